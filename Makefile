@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` and `make test`. Each creates .venv on first use
+# (only Python 3.10+ is needed) and installs graphgrad with what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint docs bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/graphgrad demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check graphgrad tests examples benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,72 @@
+"""graphgrad: a computation-graph compiler for learning, teaching and debugging backpropagation.
+
+A model is a NetworkX DAG of ops. From it graphgrad derives the backprop equations (SymPy),
+renders the graph (Graphviz), and evaluates forward and backward passes (NumPy).
+
+>>> import graphgrad as gg
+>>> g = gg.parse('''
+... input x[N]
+... param w[N]
+... L = sigmoid(dot(w, x))
+... ''')
+>>> float(gg.evaluate(g, {"x": [1.0, 2.0], "w": [0.0, 0.0]})["L"])
+0.5
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .autodiff import Backward, backward
+from .errors import (
+    ArityError,
+    CycleError,
+    DerivationError,
+    GraphgradError,
+    InputError,
+    NameError_,
+    ParseError,
+    RenderError,
+    ShapeError,
+    SizeError,
+    UnknownOpError,
+)
+from .evaluate import GradcheckReport, evaluate, grad, gradcheck, value_and_grad
+from .frontends.builder import *  # noqa: F403 - gg.sigmoid, gg.norm, ... (one per public op)
+from .frontends.builder import apply
+from .frontends.text import load, parse
+from .graph import Graph, Var, from_networkx
+from .ops import OPS, OpSpec
+
+__version__ = "0.1.0"
+
+# later layers, imported on first use so the core stays light
+_LAZY = {
+    "backprop": "graphgrad.symbolic",
+    "derivative": "graphgrad.symbolic",
+    "check": "graphgrad.check",
+    "render": "graphgrad.printing.dot",
+    "compile": "graphgrad.codegen",
+    "jacobian": "graphgrad.jacobian",
+    "vjp": "graphgrad.jacobian",
+    "jvp": "graphgrad.jacobian",
+    "cost": "graphgrad.cost",
+    "fit": "graphgrad.optim",
+    "optim": "graphgrad.optim",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod = importlib.import_module(_LAZY[name])
+        return mod if mod.__name__.endswith("." + name) else getattr(mod, name)
+    raise AttributeError(f"module 'graphgrad' has no attribute {name!r}")
+
+
+__all__ = [
+    "Graph", "Var", "parse", "load", "from_networkx", "apply", "evaluate", "grad", "value_and_grad",
+    "gradcheck", "GradcheckReport", "backward", "Backward", "OPS", "OpSpec",
+    "GraphgradError", "ParseError", "ShapeError", "ArityError", "UnknownOpError", "CycleError",
+    "NameError_", "InputError", "SizeError", "DerivationError", "RenderError",
+]

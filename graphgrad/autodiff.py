@@ -1,0 +1,341 @@
+"""The reverse pass: a forward graph becomes adjoint equations on the same IR.
+
+:func:`backward` sweeps the forward graph once in reverse topological order. Each node's adjoint
+is the sum of the contributions of all its consumers (so the residual branch's two paths both
+reach x̄); each contribution comes from the consumer op's ``vjp`` rule in :data:`graphgrad.ops.OPS`,
+emitted as ordinary op nodes. The result is an *extended* graph (forward nodes plus adjoint
+nodes) that the evaluator runs, the printers print, the renderer draws and the compiler compiles.
+The forward graph is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import networkx as nx
+import numpy as np
+import sympy as sp
+
+from .errors import DerivationError, NameError_
+from .graph import LEAF_OPS, Graph
+from .naming import adjoint_name, fresh_name
+from .ops import OPS
+from .shapes import Shape, fmt, is_scalar, normalize, same
+
+
+class Emitter:
+    """Adds op nodes to an extended graph for the reverse pass.
+
+    It reuses an existing node for an identical ``(op, args)`` (hash-consing, so ``exp(x)`` in
+    exp's derivative *is* the forward node) and folds trivial arithmetic (``1 ⊙ g = g``,
+    ``(xᵀ)ᵀ = x``, literal products). ``b.<op>(...)`` adds op ``<op>``; ``b.lit(v)`` a number.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.g = graph.nx
+        self.index: dict[tuple, str] = {}
+        for n, a in self.g.nodes(data=True):
+            self.index.setdefault(self._key(a["op"], a["args"], a.get("value")), n)
+        self.created: set[str] = set()
+
+    @staticmethod
+    def _key(op: str, args: tuple, value=None) -> tuple:
+        if op in ("input", "param", "const", "size"):
+            return (op, object())  # leaves are never shared
+        return (op, args, value)
+
+    # -------------------------------------------------------------- queries
+    def op_of(self, n: str) -> str:
+        """The op of node ``n``."""
+        return self.g.nodes[n]["op"]
+
+    def shape(self, n: str) -> Shape:
+        """The shape of node ``n``."""
+        return self.g.nodes[n]["shape"]
+
+    def is_lit(self, n: str, v: float | None = None) -> bool:
+        """Whether ``n`` is a literal (equal to ``v`` when given)."""
+        a = self.g.nodes[n]
+        return a["op"] == "literal" and (v is None or a["value"] == v)
+
+    def value(self, n: str) -> float:
+        """The value of literal node ``n``."""
+        a = self.g.nodes[n]
+        if a["op"] != "literal":
+            raise DerivationError(f"expected a numeric constant, got {self.graph.describe(n)}", node=n)
+        return a["value"]
+
+    # -------------------------------------------------------------- node creation
+    def lit(self, v: float) -> str:
+        """A literal node holding ``v``."""
+        v = float(v)
+        key = ("literal", (), v)
+        if key not in self.index:
+            self.graph._counter, name = fresh_name(self.graph._counter, self.g)
+            self.g.add_node(name, op="literal", args=(), shape=(), value=v, anon=True)
+            self.index[key] = name
+        return self.index[key]
+
+    def size(self, name: str) -> str:
+        """The size-name node ``name`` (a scalar)."""
+        if name not in self.g:
+            self.g.add_node(name, op="size", args=(), shape=(), anon=False)
+        return name
+
+    def numel(self, x: str) -> str:
+        """Number of elements of ``x`` as a node (a literal, or a product of size nodes)."""
+        count: float = 1.0
+        factors = []
+        for d in self.shape(x):
+            if isinstance(d, int):
+                count *= d
+            else:
+                factors.append(self.size(d))
+        node = self.lit(count)
+        for f in factors:
+            node = self.mul(node, f)
+        return node
+
+    def __getattr__(self, name: str) -> Callable[..., str]:
+        if name in OPS:
+            return partial(self.apply, name)
+        raise AttributeError(name)
+
+    def apply(self, op: str, *args: str) -> str:
+        """Add (or reuse) ``op(*args)``, after folding trivial arithmetic."""
+        folded = self._fold(op, args)
+        if folded is not None:
+            return folded
+        spec = OPS[op]
+        key = self._key(op, args)
+        if key in self.index:
+            return self.index[key]
+        shape = normalize(spec.shape(*(self.shape(a) for a in args)))
+        self.graph._counter, name = fresh_name(self.graph._counter, self.g)
+        self.g.add_node(name, op=op, args=args, shape=shape, anon=True)
+        for a in set(args):
+            self.g.add_edge(a, name)
+        self.index[key] = name
+        self.created.add(name)
+        return name
+
+    def _fold(self, op: str, args: tuple[str, ...]) -> str | None:
+        lit = self.is_lit
+        spec = OPS[op]
+        if spec.elementwise and spec.public and all(lit(a) for a in args):
+            with np.errstate(all="ignore"):
+                v = float(spec.numpy(*(np.array([[self.value(a)]]) for a in args))[0, 0])
+            if np.isfinite(v):
+                return self.lit(v)
+        if op == "mul":
+            a, b = args
+            if lit(b) and not lit(a):
+                return self.mul(b, a)  # numbers first: 2 x, not x 2
+            if lit(a, 1.0) and same(self.shape(b), broadcast_or(self.shape(a), self.shape(b))):
+                return b
+            if lit(a, -1.0):
+                return self.neg(b)
+            if lit(a) and self.op_of(b) == "mul" and lit(self.g.nodes[b]["args"][0]):
+                c, rest = self.g.nodes[b]["args"]
+                return self.mul(self.lit(self.value(a) * self.value(c)), rest)
+            if lit(a) and self.op_of(b) == "neg":
+                return self.mul(self.lit(-self.value(a)), self.g.nodes[b]["args"][0])
+            if self.op_of(b) == "div" and lit(self.g.nodes[b]["args"][0], 1.0):
+                return self.div(a, self.g.nodes[b]["args"][1])  # g ⊙ (1/x) = g / x
+        if op == "div" and lit(args[1], 1.0):
+            return args[0]
+        if op == "neg" and self.op_of(args[0]) == "neg":
+            return self.g.nodes[args[0]]["args"][0]
+        if op == "pow" and lit(args[1], 1.0):
+            return args[0]
+        if op == "transpose":
+            (a,) = args
+            if self.op_of(a) == "transpose":
+                return self.g.nodes[a]["args"][0]
+            if is_scalar(self.shape(a)):
+                return a
+        if op in ("sum_to", "expand") and same(self.shape(args[0]), self.shape(args[1])):
+            return args[0]
+        return None
+
+    # -------------------------------------------------------------- SymPy -> ops
+    def from_sympy_scalar(self, expr: sp.Expr, symbols: dict[sp.Symbol, str]) -> str:
+        """Turn a scalar SymPy expression (a derivative from ``sympy.diff``) into op nodes.
+
+        Knows numbers, symbols, +, ×, powers, and functions named like an op (exp, log, tanh...).
+        """
+        done: dict[sp.Basic, str] = {}
+        stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+        while stack:
+            e, visited = stack.pop()
+            if e in done:
+                continue
+            if not visited and e.args and not e.is_Number:
+                stack.append((e, True))
+                stack.extend((a, False) for a in e.args)
+                continue
+            done[e] = self._sympy_node(e, done, symbols)
+        return done[expr]
+
+    def _sympy_node(self, e: sp.Basic, done: dict, symbols: dict) -> str:
+        if e in symbols:
+            return symbols[e]
+        if e.is_Number:
+            return self.lit(float(e))
+        if e.is_Add:
+            terms = list(e.args)
+            terms.sort(key=lambda t: t.could_extract_minus_sign())  # positive terms first
+            node = None
+            for t in terms:
+                if t.could_extract_minus_sign():
+                    pos = self.from_sympy_scalar(-t, symbols)
+                    node = self.neg(pos) if node is None else self.sub(node, pos)
+                else:
+                    node = done[t] if node is None else self.add(node, done[t])
+            return node
+        if e.is_Mul:
+            num, den = sp.fraction(e)
+            if den != 1:
+                return self.div(self.from_sympy_scalar(num, symbols), self.from_sympy_scalar(den, symbols))
+            node = None
+            for f in e.args:
+                node = done[f] if node is None else self.mul(node, done[f])
+            return node
+        if e.is_Pow:
+            base, ex = e.args
+            b = done[base]
+            if ex == sp.Rational(1, 2):
+                return self.sqrt(b)
+            if ex == -1:
+                return self.div(self.lit(1.0), b)
+            if ex.is_Number and ex < 0:
+                return self.div(self.lit(1.0), self.from_sympy_scalar(base ** (-ex), symbols))
+            if ex.is_Number:
+                return self.pow(b, self.lit(float(ex)))
+        if isinstance(e, sp.Function) and len(e.args) == 1:
+            name = type(e).__name__.lower()
+            if name in OPS and OPS[name].elementwise:
+                return self.apply(name, done[e.args[0]])
+        raise DerivationError(f"cannot turn the SymPy expression {e} into graphgrad ops",
+                              hint="declare the op's derivative with deriv= in its OpSpec")
+
+    def rename(self, node: str, name: str) -> str:
+        """Give a node the emitter created a (generated) name."""
+        nx.relabel_nodes(self.g, {node: name}, copy=False)
+        for s in self.g.successors(name):
+            sa = self.g.nodes[s]
+            sa["args"] = tuple(name if a == node else a for a in sa["args"])
+        for k, v in list(self.index.items()):
+            if v == node:
+                self.index[k] = name
+        self.created.discard(node)
+        self.created.add(name)
+        return name
+
+
+def broadcast_or(a: Shape, b: Shape) -> Shape:
+    """Broadcast shape of ``a`` and ``b`` (``b`` when they do not broadcast)."""
+    from .shapes import broadcast
+
+    out = broadcast(a, b)
+    return b if out is None else out
+
+
+@dataclass
+class Backward:
+    """The reverse pass of ``forward`` for ``of``.
+
+    ``graph`` holds the forward nodes and the adjoint nodes; ``adjoint[v]`` names the node that
+    holds v̄ = ∂of/∂v; ``order`` lists the forward nodes that got an adjoint, ``of`` first;
+    ``contributions[v]`` lists ``(consumer, node)`` pairs, one per path through a consumer.
+    """
+
+    forward: Graph
+    of: str
+    graph: Graph
+    adjoint: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    contributions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    seed: str = ""
+
+    def needed(self, targets: list[str]) -> list[str]:
+        """Nodes of ``graph`` the given targets depend on, in topological order."""
+        keep: set[str] = set(targets)
+        for t in targets:
+            keep |= self.graph.ancestors(t)
+        return [n for n in self.graph.topo_order() if n in keep]
+
+
+def check_of(graph: Graph, of: str, scalar: bool = True) -> None:
+    """Check that ``of`` names a node (and, by default, a scalar one)."""
+    if of not in graph:
+        raise NameError_(f"{of!r} is not defined", node=str(of),
+                         hint="of must name a node: " + ", ".join(graph.named_nodes()[-8:]))
+    if scalar and not is_scalar(graph.shape(of)):
+        raise DerivationError(
+            f"of={of!r} has shape {fmt(graph.shape(of))}, not a scalar", **graph.where(of),
+            hint="take a scalar loss (e.g. sum(...) or norm(...)**2), or use jacobian/vjp for vector outputs")
+
+
+def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
+    """The adjoint equations of ``of``: one adjoint per node that ``of`` depends on.
+
+    ``of`` must be a scalar unless ``seed="cotangent"``, which adds an input leaf named
+    ``<of>_bar`` of ``of``'s shape as the seed (for vector-Jacobian products).
+    Results are cached on the graph until it changes.
+    """
+    key = ("backward", of, seed)
+    if key in graph.cache:
+        return graph.cache[key]
+    check_of(graph, of, scalar=seed is None)
+    ext = graph.copy()
+    b = Emitter(ext)
+    if seed is None:
+        seed_node = b.lit(1.0)
+    else:
+        seed_node = adjoint_name(of, ext.nx)
+        ext.nx.add_node(seed_node, op="input", args=(), shape=graph.shape(of), anon=False,
+                        adjoint_of=of)
+    bw = Backward(graph, of, ext, seed=seed_node)
+    pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, seed_node)]}
+    for node in reversed(graph.topo_order()):
+        contribs = pending.pop(node, None)
+        if contribs is None:
+            continue
+        total = contribs[0][1]
+        for _, c in contribs[1:]:
+            total = b.add(total, c)
+        owner = ext.attrs(total).get("adjoint_of") if total in b.created else node
+        if owner is None or (owner != node and graph.is_named(node) and not graph.is_named(owner)):
+            # name the adjoint after its variable: h_bar (a named variable wins over a sub-expression)
+            old = total
+            total = b.rename(total, adjoint_name(node, ext.nx))
+            a = ext.attrs(total)
+            a["anon"] = not graph.is_named(node)
+            a["adjoint_of"] = node
+            for v, n in bw.adjoint.items():
+                if n == old:
+                    bw.adjoint[v] = total
+            for lst in (contribs, *bw.contributions.values(), *pending.values()):
+                for i, (cons, c) in enumerate(lst):
+                    if c == old:
+                        lst[i] = (cons, total)
+        bw.adjoint[node] = total
+        bw.order.append(node)
+        bw.contributions[node] = [(c, n) for c, n in contribs if c is not None]
+        op = graph.op(node)
+        if op in LEAF_OPS:
+            continue
+        spec = OPS[op]
+        args = graph.args(node)
+        local = spec.vjp(b, node, total, *args)
+        for arg, c in zip(args, local):
+            if c is None or graph.op(arg) in ("literal", "size"):
+                continue
+            pending.setdefault(arg, []).append((node, c))
+    ext._invalidate()
+    graph.cache[key] = bw
+    return bw

@@ -1,0 +1,520 @@
+"""The graph IR: a NetworkX DAG of op applications, with validation and topological order.
+
+Each node of the ``networkx.DiGraph`` carries
+
+* ``op``: ``input``, ``param``, ``const`` (declared, fed values), ``literal`` (a number, ``value``
+  holds it), ``size`` (a size name used as a scalar), or an op name from :data:`graphgrad.ops.OPS`;
+* ``args``: the ordered tuple of operand node names (authoritative: edges carry no order, and
+  ``x * x`` uses one operand twice);
+* ``shape``: a tuple of ints and/or size names, ``()`` for a scalar;
+* optionally ``value`` (literals), ``line``/``col`` (where model text defined it) and ``anon``
+  (True for generated sub-expression nodes).
+
+There is an edge u -> v exactly when u is in v's ``args``. Names users write never start with
+``_``; generated names (``_t1``, ``_t2``, ...) always do, so they cannot clash.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Iterator
+from typing import Any, Union
+
+import networkx as nx
+
+from .errors import (
+    ArityError,
+    CycleError,
+    GraphgradError,
+    NameError_,
+    ShapeError,
+    UnknownOpError,
+)
+from .naming import check_user_name, fresh_name
+from .ops import LEAF_KINDS, OPS, PUBLIC_OPS
+from .shapes import Shape, fmt, normalize
+
+LEAF_OPS = (*LEAF_KINDS, "literal", "size")
+
+
+class Var:
+    """A handle on one node of a :class:`Graph`, with operator overloading (the Python builder).
+
+    >>> g = Graph()
+    >>> W, x = g.param("W", ("K", "N")), g.input("x", "N")
+    >>> (W @ x).shape
+    ('K',)
+    """
+
+    __slots__ = ("graph", "name")
+    __array_priority__ = 1000  # NumPy scalars defer to Var's reflected operators
+
+    def __init__(self, graph: Graph, name: str) -> None:
+        self.graph = graph
+        self.name = name
+
+    @property
+    def shape(self) -> Shape:
+        """The node's shape."""
+        return self.graph.shape(self.name)
+
+    @property
+    def op(self) -> str:
+        """The node's op."""
+        return self.graph.op(self.name)
+
+    @property
+    def T(self) -> Var:  # noqa: N802 - the maths spelling
+        """Transpose."""
+        return self.graph.apply("transpose", self)
+
+    def named(self, name: str) -> Var:
+        """Give this value a user name (``z = (W1 @ x + b1).named("z")``)."""
+        return self.graph.name_node(self, name)
+
+    def _bin(self, op: str, other: Any, reflected: bool = False) -> Var:
+        a, b = (other, self) if reflected else (self, other)
+        return self.graph.apply(op, a, b)
+
+    def __add__(self, o: Any) -> Var:
+        return self._bin("add", o)
+
+    def __radd__(self, o: Any) -> Var:
+        return self._bin("add", o, True)
+
+    def __sub__(self, o: Any) -> Var:
+        return self._bin("sub", o)
+
+    def __rsub__(self, o: Any) -> Var:
+        return self._bin("sub", o, True)
+
+    def __mul__(self, o: Any) -> Var:
+        return self._bin("mul", o)
+
+    def __rmul__(self, o: Any) -> Var:
+        return self._bin("mul", o, True)
+
+    def __truediv__(self, o: Any) -> Var:
+        return self._bin("div", o)
+
+    def __rtruediv__(self, o: Any) -> Var:
+        return self._bin("div", o, True)
+
+    def __matmul__(self, o: Any) -> Var:
+        return self._bin("matmul", o)
+
+    def __rmatmul__(self, o: Any) -> Var:
+        return self._bin("matmul", o, True)
+
+    def __pow__(self, o: Any) -> Var:
+        return self._bin("pow", o)
+
+    def __neg__(self) -> Var:
+        return self.graph.apply("neg", self)
+
+    def __pos__(self) -> Var:
+        return self
+
+    def __repr__(self) -> str:
+        return f"Var({self.name!r}, op={self.op!r}, shape={fmt(self.shape)})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __hash__(self) -> int:
+        return hash((id(self.graph), self.name))
+
+    def __eq__(self, other: object) -> bool:  # identity of the node, not an equation
+        return isinstance(other, Var) and other.graph is self.graph and other.name == self.name
+
+
+Operand = Union[Var, str, numbers.Real]
+
+
+def _parse_shape(shape: Any) -> Shape:
+    if shape is None:
+        return ()
+    if isinstance(shape, (str, int)):
+        shape = (shape,)
+    dims = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, str)):
+            raise ShapeError(f"a dim must be an int or a size name, got {d!r}")
+        if isinstance(d, int) and d < 0:
+            raise ShapeError(f"a dim must be >= 0, got {d}")
+        if isinstance(d, str) and not d.isidentifier():
+            raise ShapeError(f"a size name must be an identifier, got {d!r}")
+        dims.append(d)
+    if len(dims) > 2:
+        raise ShapeError(f"graphgrad shapes have at most 2 dims, got {fmt(tuple(dims))}",
+                         hint="use vectors [N] and matrices [R, C]")
+    return normalize(tuple(dims))
+
+
+class Graph:
+    """A model: a NetworkX DAG of op applications.
+
+    Build one with the text front end (:func:`graphgrad.parse`), with this builder, or from a
+    hand-made ``networkx.DiGraph`` (:func:`graphgrad.from_networkx`).
+
+    >>> g = Graph()
+    >>> W, x = g.param("W", (2, 3)), g.input("x", 3)
+    >>> h = g.apply("sigmoid", W @ x, name="h")
+    >>> g.topo_order()
+    ['W', 'x', '_t1', 'h']
+    """
+
+    def __init__(self, nxgraph: nx.DiGraph | None = None) -> None:
+        self._g = nxgraph if nxgraph is not None else nx.DiGraph()
+        self._topo: list[str] | None = None
+        self._counter = 0
+        self.cache: dict = {}  # derived results (reverse pass, compiled code); cleared on change
+
+    def _invalidate(self) -> None:
+        self._topo = None
+        self.cache.clear()
+
+    # ------------------------------------------------------------------ building
+    def _declare(self, kind: str, name: str, shape: Any, line=None, col=None) -> Var:
+        check_user_name(name, line=line, col=col)
+        if name in self._g:
+            raise NameError_(f"{name!r} is already defined", node=name, line=line, col=col,
+                             hint="give it another name")
+        self._g.add_node(name, op=kind, args=(), shape=_parse_shape(shape), line=line, col=col,
+                         anon=False)
+        self._invalidate()
+        return Var(self, name)
+
+    def input(self, name: str, shape: Any = ()) -> Var:
+        """Declare an input (data fed at evaluation; may carry a leading batch axis)."""
+        return self._declare("input", name, shape)
+
+    def param(self, name: str, shape: Any = ()) -> Var:
+        """Declare a parameter (what one trains)."""
+        return self._declare("param", name, shape)
+
+    def const(self, name: str, shape: Any = ()) -> Var:
+        """Declare a constant (fed, but not trained)."""
+        return self._declare("const", name, shape)
+
+    def literal(self, value: float) -> Var:
+        """A numeric constant node."""
+        v = float(value)
+        if not math.isfinite(v):
+            raise ShapeError(f"the number {value!r} is not finite", hint="write a finite number")
+        name = self._fresh()
+        self._g.add_node(name, op="literal", args=(), shape=(), value=v, anon=True)
+        self._invalidate()
+        return Var(self, name)
+
+    def size(self, name: str) -> Var:
+        """A size name (``n`` in ``input X[n, d]``) used as a scalar value."""
+        if name in self._g:
+            if self._g.nodes[name]["op"] != "size":
+                raise NameError_(f"{name!r} is a variable, not a size", node=name)
+            return Var(self, name)
+        self._g.add_node(name, op="size", args=(), shape=(), anon=False)
+        self._invalidate()
+        return Var(self, name)
+
+    def _fresh(self) -> str:
+        self._counter, name = fresh_name(self._counter, self._g)
+        return name
+
+    def _operand(self, a: Operand) -> str:
+        if isinstance(a, Var):
+            if a.graph is not self:
+                raise GraphgradError(f"{a.name!r} belongs to another graph",
+                                     hint="build each model from one Graph")
+            return a.name
+        if isinstance(a, bool):
+            raise ShapeError(f"{a!r} is not a number graphgrad can use")
+        if isinstance(a, numbers.Real):
+            return self.literal(float(a)).name
+        if isinstance(a, str):
+            if a not in self._g:
+                raise NameError_(f"{a!r} is not defined", node=a, hint="declare it first")
+            return a
+        raise GraphgradError(f"cannot use {type(a).__name__} {a!r} as an operand",
+                             hint="use a Var, a node name or a number")
+
+    def apply(self, op: str, *args: Operand, name: str | None = None, line: int | None = None,
+              col: int | None = None) -> Var:
+        """Add ``op(*args)`` as a node (checked: known op, arity, shapes) and return it."""
+        where = dict(node=name, line=line, col=col)
+        spec = OPS.get(op)
+        if spec is None:
+            raise UnknownOpError(f"unknown op {op!r}", **where,
+                                 hint="known ops: " + ", ".join(PUBLIC_OPS))
+        if len(args) != spec.arity:
+            raise ArityError(f"{op} takes {spec.arity} operand{'s' * (spec.arity != 1)}, "
+                             f"got {len(args)}", **where)
+        if name is not None:
+            check_user_name(name, line=line, col=col)
+            if name in self._g:
+                raise NameError_(f"{name!r} is already defined", **where, hint="give it another name")
+        names = tuple(self._operand(a) for a in args)
+        for i in spec.const_args:
+            if self._g.nodes[names[i]]["op"] != "literal":
+                raise ShapeError(f"operand {i + 1} of {op} must be a numeric constant, "
+                                 f"got {self.describe(names[i])}", **where,
+                                 hint="write a number, e.g. x**2; for a variable exponent use exp(b * log(a))")
+        try:
+            shape = spec.shape(*(self._g.nodes[n]["shape"] for n in names))
+        except ShapeError as e:
+            raise ShapeError(f"{op}: {e.message}", **where, hint=e.hint) from None
+        node = name if name is not None else self._fresh()
+        self._g.add_node(node, op=op, args=names, shape=normalize(shape), line=line, col=col,
+                         anon=name is None)
+        for n in set(names):
+            self._g.add_edge(n, node)
+        self._invalidate()
+        return Var(self, node)
+
+    def name_node(self, v: Operand, name: str, line: int | None = None, col: int | None = None) -> Var:
+        """Give a value a user name: renames a fresh sub-expression, else adds an ``id`` node."""
+        node = self._operand(v)
+        check_user_name(name, line=line, col=col)
+        if name in self._g:
+            raise NameError_(f"{name!r} is already defined", node=name, line=line, col=col,
+                             hint="give it another name")
+        attrs = self._g.nodes[node]
+        if attrs.get("anon") and attrs["op"] not in LEAF_OPS:
+            nx.relabel_nodes(self._g, {node: name}, copy=False)
+            attrs = self._g.nodes[name]
+            attrs["anon"] = False
+            if line is not None:
+                attrs["line"], attrs["col"] = line, col
+            for s in self._g.successors(name):
+                sa = self._g.nodes[s]
+                sa["args"] = tuple(name if a == node else a for a in sa["args"])
+            self._invalidate()
+            return Var(self, name)
+        return self.apply("id", node, name=name, line=line, col=col)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The underlying ``networkx.DiGraph`` (read it; change it through this class)."""
+        return self._g
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A copy of the underlying DiGraph, with every node attribute."""
+        return self._g.copy()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._g
+
+    def __len__(self) -> int:
+        return self._g.number_of_nodes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.topo_order())
+
+    def __getitem__(self, name: str) -> Var:
+        if name not in self._g:
+            raise NameError_(f"{name!r} is not defined", node=name,
+                             hint="defined names: " + ", ".join(self.named_nodes()))
+        return Var(self, name)
+
+    def op(self, n: str) -> str:
+        """The node's op."""
+        return self._g.nodes[n]["op"]
+
+    def args(self, n: str) -> tuple[str, ...]:
+        """The node's ordered operands."""
+        return self._g.nodes[n]["args"]
+
+    def shape(self, n: str) -> Shape:
+        """The node's shape."""
+        return self._g.nodes[n]["shape"]
+
+    def attrs(self, n: str) -> dict[str, Any]:
+        """All of the node's attributes."""
+        return self._g.nodes[n]
+
+    def is_named(self, n: str) -> bool:
+        """Whether the user named this node (leaves and named equations)."""
+        a = self._g.nodes[n]
+        return not a.get("anon", False) and a["op"] != "literal"
+
+    def named_nodes(self) -> list[str]:
+        """User-named nodes in topological order."""
+        return [n for n in self.topo_order() if self.is_named(n)]
+
+    def leaves(self, *kinds: str) -> list[str]:
+        """Declared leaves of the given kinds (default: input, param, const), in order."""
+        kinds = kinds or LEAF_KINDS
+        return [n for n in self.topo_order() if self.op(n) in kinds]
+
+    def consumers(self, n: str) -> list[str]:
+        """Nodes that use ``n`` as an operand."""
+        return list(self._g.successors(n))
+
+    def size_names(self) -> list[str]:
+        """Every size name used in a shape or as a value."""
+        seen: dict[str, None] = {}
+        for n in self.topo_order():
+            for d in self.shape(n):
+                if isinstance(d, str):
+                    seen[d] = None
+            if self.op(n) == "size":
+                seen[n] = None
+        return list(seen)
+
+    def topo_order(self) -> list[str]:
+        """Nodes in a topological order (operands first), stable in insertion order."""
+        if self._topo is None:
+            try:
+                pos = {m: i for i, m in enumerate(self._g.nodes)}
+                self._topo = list(nx.lexicographical_topological_sort(self._g, key=pos.__getitem__))
+            except nx.NetworkXUnfeasible:
+                raise _cycle_error(self._g) from None
+        return self._topo
+
+    def ancestors(self, n: str) -> set[str]:
+        """Everything ``n`` depends on (iterative)."""
+        return nx.ancestors(self._g, n)
+
+    def describe(self, n: str) -> str:
+        """One phrase for messages: ``'z' (add, [K])``."""
+        a = self._g.nodes[n]
+        if a["op"] == "literal":
+            return f"the number {a['value']:g}"
+        return f"{n!r} ({a['op']}, {fmt(a['shape'])})"
+
+    def where(self, n: str) -> dict[str, Any]:
+        """Keyword arguments locating node ``n`` for an error."""
+        a = self._g.nodes[n]
+        return dict(node=n, line=a.get("line"), col=a.get("col"))
+
+    # ------------------------------------------------------------------ checking
+    def validate(self) -> Graph:
+        """Check the whole graph: ops, arity, args vs edges, acyclicity, shapes. Returns self."""
+        g = self._g
+        for n, a in g.nodes(data=True):
+            where = dict(node=str(n), line=a.get("line"), col=a.get("col"))
+            if not isinstance(n, str):
+                raise NameError_(f"node names must be strings, got {n!r}", node=repr(n))
+            op = a.get("op")
+            if op is None:
+                raise UnknownOpError("node has no 'op' attribute", **where,
+                                     hint="set op to input, param, const, literal, size or an op name")
+            if op not in LEAF_OPS and op not in OPS:
+                raise UnknownOpError(f"unknown op {op!r}", **where,
+                                     hint="known ops: " + ", ".join(PUBLIC_OPS))
+            args = a.get("args", ())
+            if isinstance(args, list):
+                args = a["args"] = tuple(args)
+            if not isinstance(args, tuple):
+                raise ArityError(f"'args' must be a tuple of node names, got {args!r}", **where)
+            arity = 0 if op in LEAF_OPS else OPS[op].arity
+            if len(args) != arity:
+                raise ArityError(f"{op} takes {arity} operands, got {len(args)}", **where)
+            for x in args:
+                if x not in g:
+                    raise NameError_(f"operand {x!r} is not a node", **where)
+            preds = set(g.predecessors(n))
+            if preds != set(args):
+                raise GraphgradError(
+                    f"edges {sorted(map(str, preds))} do not match args {list(args)}", **where,
+                    hint="add exactly one edge u -> v for each operand u in v's args")
+            if op == "literal":
+                v = a.get("value")
+                if not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+                    raise ShapeError(f"literal needs a finite 'value', got {v!r}", **where)
+                a.setdefault("anon", True)
+            if op in LEAF_OPS:
+                a["shape"] = () if op in ("literal", "size") else _parse_shape(a.get("shape", ()))
+        self._invalidate()
+        order = self.topo_order()
+        for n in order:
+            a = g.nodes[n]
+            if a["op"] in LEAF_OPS:
+                continue
+            spec = OPS[a["op"]]
+            for i in spec.const_args:
+                if g.nodes[a["args"][i]]["op"] != "literal":
+                    raise ShapeError(f"operand {i + 1} of {spec.name} must be a literal", **self.where(n))
+            try:
+                shape = normalize(spec.shape(*(g.nodes[x]["shape"] for x in a["args"])))
+            except ShapeError as e:
+                raise ShapeError(f"{spec.name}: {e.message}", **self.where(n), hint=e.hint) from None
+            if "shape" in a and a["shape"] is not None and normalize(tuple(a["shape"])) != shape:
+                raise ShapeError(f"stored shape {fmt(tuple(a['shape']))} but the shape rule gives "
+                                 f"{fmt(shape)}", **self.where(n), hint="fix or drop the 'shape' attribute")
+            a["shape"] = shape
+            a.setdefault("anon", False)
+        return self
+
+    # ------------------------------------------------------------------ comparing and showing
+    def __eq__(self, other: object) -> bool:
+        """Structural equality: same named nodes computing the same expressions."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return self._canonical() == other._canonical()
+
+    def _canonical(self) -> frozenset:
+        # a Merkle hash per node: op, shape, value, user name, and the operands' hashes in order;
+        # anonymous sub-expressions are thereby compared by structure, not by generated name
+        key: dict[str, int] = {}
+        for n in self.topo_order():
+            a = self._g.nodes[n]
+            key[n] = hash((a["op"], tuple(a["shape"]), a.get("value"),
+                           n if self.is_named(n) else None, tuple(key[x] for x in a["args"])))
+        return frozenset((n, key[n]) for n in self.named_nodes())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        named = self.named_nodes()
+        return f"<graphgrad.Graph: {len(self)} nodes, named: {', '.join(named[:12])}" + \
+            (", ..." if len(named) > 12 else "") + ">"
+
+    def _repr_svg_(self) -> str:
+        from .printing.dot import render
+
+        return render(self)
+
+    def copy(self) -> Graph:
+        """A deep-enough copy (node attribute dicts are copied)."""
+        g = Graph(self._g.copy())
+        g._counter = self._counter
+        return g
+
+
+def _cycle_error(g: nx.DiGraph) -> CycleError:
+    cycle = nx.find_cycle(g)
+    nodes = [u for u, _ in cycle]
+    path = " -> ".join([*map(str, nodes), str(nodes[0])])
+    first = g.nodes[nodes[0]]
+    return CycleError(f"the graph has a cycle: {path}", node=str(nodes[0]), line=first.get("line"),
+                      col=first.get("col"), hint="a model must be a DAG; define each name once, "
+                      "before it is used")
+
+
+def from_networkx(G: nx.DiGraph) -> Graph:
+    """Wrap (a copy of) a hand-built DiGraph as a validated :class:`Graph`.
+
+    Nodes need ``op`` and, for ops, ``args``; ``shape`` is required on input/param/const and
+    computed for the rest. See the module docstring for the attributes.
+    """
+    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
+        raise GraphgradError(f"expected a networkx.DiGraph, got {type(G).__name__}",
+                             hint="build a networkx.DiGraph with op/args/shape node attributes")
+    g = Graph(nx.DiGraph())
+    g._g.add_nodes_from((n, dict(a)) for n, a in G.nodes(data=True))
+    g._g.add_edges_from(G.edges())
+    g.validate()
+    counter = 0
+    for n in g._g:
+        if isinstance(n, str) and n.startswith("_t") and n[2:].isdigit():
+            counter = max(counter, int(n[2:]))
+    g._counter = counter
+    return g
+
+
+def iter_unique(xs: Iterable[str]) -> list[str]:
+    """Items in first-seen order without repeats."""
+    return list(dict.fromkeys(xs))

@@ -1,0 +1,433 @@
+"""The op table: the single source of truth for every op graphgrad knows.
+
+Each op is one :class:`OpSpec` entry declaring its arity, shape rule, NumPy kernel, SymPy form,
+local derivative (VJP) rule and notation. The evaluator, the reverse pass, the printers, the
+renderer, the compiler and the tests all read this table; adding an op means adding one entry.
+
+Conventions
+-----------
+* Values inside graphgrad are NumPy arrays in *matrix form*: the last two axes are the maths
+  (a scalar is 1 x 1, a vector ``[N]`` is N x 1); any axes before them are batch axes. Kernels
+  therefore reduce over ``axis=(-2, -1)`` and transpose with ``swapaxes(-1, -2)``.
+* ``sympy``: for an element-wise op, its scalar formula (``lambda t: 1 / (1 + exp(-t))``); for a
+  structural op, its definition on explicit ``sympy.Matrix`` operands.
+* ``vjp(b, out, g, *args)``: the local derivative rule. ``g`` is the adjoint of the op's output,
+  ``out`` the output node, ``args`` the operand nodes; it returns one adjoint *contribution* per
+  operand (``None`` where there is none), built with the emitter ``b`` out of ops of this same
+  table -- so the backward pass is a graph on the same IR, which every back end can read.
+* ``deriv(b, out, x)`` (element-wise unary ops only): f'(x) as a node. When omitted it is derived
+  by SymPy from ``sympy`` (``sympy.diff``) and turned back into ops; the VJP is then ``g * f'(x)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .errors import ShapeError
+from .shapes import (
+    Shape,
+    broadcast,
+    fmt,
+    is_scalar,
+    is_vector,
+    matmul_shape,
+    matrix_form,
+    normalize,
+    same,
+    transpose_shape,
+)
+
+REDUCE = (-2, -1)
+
+
+@dataclass(frozen=True)
+class Render:
+    """How an op is written and drawn.
+
+    ``notation``: ``infix`` (``a + b``), ``prefix`` (``-a``), ``call`` (``σ(z)``), ``postfix``
+    (``aᵀ``) or ``wrap`` (``‖a‖``). ``symbol``/``latex`` are the Unicode and LaTeX spellings.
+    """
+
+    symbol: str
+    latex: str
+    notation: str = "call"
+    precedence: int = 100  # binding strength for parenthesisation: + 10, * 20, unary - 25, ** 30
+    shape: str = "ellipse"  # Graphviz node shape in the op view
+    color: str = "#e8e8e8"
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Everything graphgrad knows about one op."""
+
+    name: str
+    arity: int
+    shape: Callable[..., Shape]
+    numpy: Callable[..., np.ndarray]
+    sympy: Callable[..., Any]
+    vjp: Callable[..., tuple] | None = None
+    elementwise: bool = False
+    deriv: Callable[..., Any] | None = None
+    domain: tuple[float, float] = (-2.0, 2.0)
+    kinks: tuple[float, ...] = ()
+    const_args: tuple[int, ...] = ()  # operands that must be numeric literals (pow's exponent)
+    public: bool = True  # callable by name from model text and the builder
+    render: Render = field(default_factory=lambda: Render("?", "?"))
+    doc: str = ""
+
+    def explicit(self, *mats: sp.Matrix) -> sp.Matrix:
+        """The op applied to explicit SymPy matrices (element-wise ops broadcast their formula)."""
+        if not self.elementwise:
+            return self.sympy(*mats)
+        rows = max(m.rows for m in mats)
+        cols = max(m.cols for m in mats)
+        return sp.Matrix(
+            rows,
+            cols,
+            lambda i, j: self.sympy(
+                *(m[i if m.rows > 1 else 0, j if m.cols > 1 else 0] for m in mats)
+            ),
+        )
+
+
+# ----------------------------------------------------------------------------- shape rules
+
+
+def same_shape(a: Shape) -> Shape:
+    """Shape of an element-wise unary op: its operand's."""
+    return normalize(a)
+
+
+def broadcast_shape(a: Shape, b: Shape) -> Shape:
+    """Shape of an element-wise binary op, by NumPy broadcasting on matrix forms.
+
+    >>> broadcast_shape(("K",), ())
+    ('K',)
+    """
+    out = broadcast(a, b)
+    if out is None:
+        raise ShapeError(
+            f"shapes {fmt(a)} and {fmt(b)} do not broadcast",
+            hint="element-wise ops need equal shapes, a scalar, or a [K] column against [K, B]",
+        )
+    return out
+
+
+def matmul_rule(a: Shape, b: Shape) -> Shape:
+    """Shape of ``a @ b``; on a mismatch, suggests the transpose that would fit.
+
+    >>> matmul_rule(("K", "N"), ("N",))
+    ('K',)
+    """
+    out = matmul_shape(a, b)
+    if out is not None:
+        return out
+    ra, ca = matrix_form(a)
+    rb, cb = matrix_form(b)
+    hint = None
+    if matmul_shape(transpose_shape(a), b) is not None:
+        hint = "did you mean to transpose the left operand (A.T @ B)?"
+    elif matmul_shape(a, transpose_shape(b)) is not None:
+        hint = "did you mean to transpose the right operand (A @ B.T)?"
+    else:
+        hint = "the left operand's columns must equal the right operand's rows"
+    raise ShapeError(
+        f"matmul of {fmt(a)} ({ra}x{ca}) and {fmt(b)} ({rb}x{cb}): inner dims {ca} and {rb} differ",
+        hint=hint,
+    )
+
+
+def scalar_shape(a: Shape) -> Shape:
+    """Shape of a full reduction: a scalar."""
+    return ()
+
+
+def dot_shape(a: Shape, b: Shape) -> Shape:
+    """Shape of ``dot(a, b)`` = aᵀb for two vectors of one length."""
+    if not (is_vector(a) or is_scalar(a)) or not (is_vector(b) or is_scalar(b)) or not same(a, b):
+        raise ShapeError(
+            f"dot takes two vectors of the same length, got {fmt(a)} and {fmt(b)}",
+            hint="for matrices use sum(A * B); for a matrix-vector product use @",
+        )
+    return ()
+
+
+def pow_shape(x: Shape, p: Shape) -> Shape:
+    """Shape of ``x ** p`` (p a scalar constant)."""
+    if not is_scalar(p):
+        raise ShapeError(f"the exponent must be a scalar constant, got {fmt(p)}")
+    return normalize(x)
+
+
+def sum_to_shape(g: Shape, like: Shape) -> Shape:
+    """Shape of ``sum_to(g, like)``: like's (g must broadcast from it)."""
+    if broadcast(g, like) is None:
+        raise ShapeError(f"cannot reduce {fmt(g)} to {fmt(like)}")
+    return normalize(like)
+
+
+# ----------------------------------------------------------------------------- NumPy kernels
+
+
+def np_sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid, stable for large |x|."""
+    return np.exp(-np.logaddexp(0.0, -x)).astype(x.dtype, copy=False)
+
+
+def np_dsigmoid(x: np.ndarray) -> np.ndarray:
+    """σ'(x) = σ(x)(1 − σ(x))."""
+    s = np_sigmoid(x)
+    return s * (1 - s)
+
+
+def np_norm(x: np.ndarray) -> np.ndarray:
+    """Euclidean (Frobenius) norm over the two maths axes, kept as a 1 x 1."""
+    return np.sqrt(np.sum(x * x, axis=REDUCE, keepdims=True))
+
+
+def np_unit(x: np.ndarray) -> np.ndarray:
+    """x / ‖x‖, with the subgradient 0 at x = 0."""
+    n = np_norm(x)
+    return np.divide(x, n, out=np.zeros(np.broadcast_shapes(x.shape, n.shape), x.dtype), where=n > 0)
+
+
+def np_sum_to(g: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Sum ``g`` down to ``like``'s array shape (undoing broadcasting, batch axes included)."""
+    target = like.shape
+    full = np.broadcast_shapes(g.shape, target)
+    if g.shape != full:
+        g = np.broadcast_to(g, full)
+    lead = len(full) - len(target)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, t in enumerate(target) if t == 1 and full[lead + i] != 1
+    )
+    return g.sum(axis=axes, keepdims=True).reshape(target) if axes else g
+
+
+def np_expand(g: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Broadcast ``g`` up to ``like``'s shape."""
+    return np.broadcast_to(g, np.broadcast_shapes(g.shape, like.shape))
+
+
+def np_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """aᵀb over the maths axes, kept as a 1 x 1."""
+    return np.sum(a * b, axis=REDUCE, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- SymPy forms
+
+
+def sym_sigmoid(t: sp.Expr) -> sp.Expr:
+    """σ(t) = 1 / (1 + e^(−t))."""
+    return 1 / (1 + sp.exp(-t))
+
+
+def _sym_sum_to(g: sp.Matrix, like: sp.Matrix) -> sp.Matrix:
+    rows = g * sp.ones(g.cols, 1) if like.cols == 1 and g.cols != 1 else g
+    return sp.ones(1, rows.rows) * rows if like.rows == 1 and rows.rows != 1 else rows
+
+
+def _sym_norm(x: sp.Matrix) -> sp.Matrix:
+    return sp.Matrix([[sp.sqrt(sum(e**2 for e in x))]])
+
+
+# ----------------------------------------------------------------------------- VJP rules
+# b is the emitter (graphgrad.autodiff.Emitter): b.<op>(...) adds an op node, b.lit(v) a constant.
+
+
+def vjp_add(b, out, g, x, y):
+    # d(x + y) = dx + dy; undo broadcasting
+    return b.sum_to(g, x), b.sum_to(g, y)
+
+
+def vjp_sub(b, out, g, x, y):
+    return b.sum_to(g, x), b.sum_to(b.neg(g), y)
+
+
+def vjp_mul(b, out, g, x, y):
+    # d(x ⊙ y) = dx ⊙ y + x ⊙ dy
+    return b.sum_to(b.mul(g, y), x), b.sum_to(b.mul(g, x), y)
+
+
+def vjp_div(b, out, g, x, y):
+    # d(x / y) = dx / y − (x / y²) dy = dx / y − out ⊙ dy / y
+    return b.sum_to(b.div(g, y), x), b.sum_to(b.neg(b.div(b.mul(g, out), y)), y)
+
+
+def vjp_matmul(b, out, g, x, y):
+    # d(X Y) = dX Y + X dY  =>  X̄ = Ḡ Yᵀ, Ȳ = Xᵀ Ḡ
+    return b.matmul(g, b.transpose(y)), b.matmul(b.transpose(x), g)
+
+
+def vjp_transpose(b, out, g, x):
+    return (b.transpose(g),)
+
+
+def vjp_neg(b, out, g, x):
+    return (b.neg(g),)
+
+
+def vjp_pow(b, out, g, x, p):
+    # d(x^p) = p x^(p−1) dx; the exponent is a constant
+    pv = b.value(p)
+    return b.mul(g, b.mul(b.lit(pv), b.pow(x, b.lit(pv - 1)))), None
+
+
+def vjp_norm(b, out, g, x):
+    # d‖x‖ = (x / ‖x‖)ᵀ dx; at x = 0 the subgradient 0 (unit(0) = 0)
+    return (b.mul(g, b.unit(x)),)
+
+
+def vjp_unit(b, out, g, x):
+    # u = x / ‖x‖: ū = (ḡ − u (uᵀḡ)) / ‖x‖
+    return (b.div(b.sub(g, b.mul(b.sum(b.mul(out, g)), out)), b.norm(x)),)
+
+
+def vjp_dot(b, out, g, x, y):
+    return b.mul(g, y), b.mul(g, x)
+
+
+def vjp_sum(b, out, g, x):
+    return (b.expand(g, x),)
+
+
+def vjp_mean(b, out, g, x):
+    return (b.expand(b.div(g, b.numel(x)), x),)
+
+
+def vjp_sum_to(b, out, g, x, like):
+    return b.expand(g, x), None
+
+
+def vjp_expand(b, out, g, x, like):
+    return b.sum_to(g, x), None
+
+
+def vjp_elementwise(b, out, g, x):
+    """VJP of an element-wise unary op: g ⊙ f'(x)."""
+    spec = OPS[b.op_of(out)]
+    d = spec.deriv(b, out, x) if spec.deriv is not None else b.from_sympy_scalar(
+        sp.diff(spec.sympy(_T), _T), {_T: x}
+    )
+    return (None,) if d is None else (b.mul(g, d),)
+
+
+_T = sp.Symbol("t", real=True)
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def table(*specs: OpSpec) -> Mapping[str, OpSpec]:
+    """Check entries and return a read-only mapping name -> OpSpec."""
+    out: dict[str, OpSpec] = {}
+    for s in specs:
+        if s.name in out:
+            raise ValueError(f"duplicate op {s.name!r}")
+        if s.vjp is None and not s.elementwise:
+            raise ValueError(f"op {s.name!r} needs a vjp rule or elementwise=True")
+        if s.elementwise and s.arity == 1 and s.vjp is None:
+            s = _with_vjp(s, vjp_elementwise)
+        if s.vjp is None:
+            raise ValueError(f"element-wise op {s.name!r} of arity {s.arity} needs a vjp rule")
+        out[s.name] = s
+    return MappingProxyType(out)
+
+
+def _with_vjp(s: OpSpec, vjp: Callable) -> OpSpec:
+    return OpSpec(**{**s.__dict__, "vjp": vjp})
+
+
+def _unary(name, sym, kernel, *, deriv=None, render, domain=(-2.0, 2.0), kinks=(), public=True, doc=""):
+    return OpSpec(
+        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, render=render,
+        domain=domain, kinks=kinks, public=public, doc=doc,
+    )
+
+
+FUNC = dict(shape="ellipse", color="#dbe9f6")
+ARITH = dict(shape="circle", color="#f2f2f2")
+
+OPS: Mapping[str, OpSpec] = table(
+    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, elementwise=True,
+           render=Render("+", "+", "infix", 10, **ARITH), doc="element-wise sum, with broadcasting"),
+    OpSpec("sub", 2, broadcast_shape, np.subtract, lambda a, b: a - b, vjp_sub, elementwise=True,
+           render=Render("−", "-", "infix", 10, **ARITH), doc="element-wise difference"),
+    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, elementwise=True,
+           render=Render("⊙", r"\odot", "infix", 20, **ARITH),
+           doc="element-wise (Hadamard) product; a scalar times an array scales it"),
+    OpSpec("div", 2, broadcast_shape, np.divide, lambda a, b: a / b, vjp_div, elementwise=True,
+           domain=(0.5, 2.0), render=Render("/", "/", "infix", 20, **ARITH), doc="element-wise quotient"),
+    OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul,
+           render=Render("@", "", "infix", 20, shape="box", color="#fde9c9"),
+           doc="matrix product; vectors are columns, so a.T @ b is a scalar and a @ b.T an outer product"),
+    OpSpec("transpose", 1, transpose_shape, lambda a: np.swapaxes(a, -1, -2), lambda a: a.T,
+           vjp_transpose, render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)"),
+    _unary("neg", lambda t: -t, np.negative, render=Render("−", "-", "prefix", 25, **ARITH),
+           doc="negation (-x)"),
+    OpSpec("pow", 2, pow_shape, np.power, lambda a, p: a**p, vjp_pow, elementwise=True,
+           const_args=(1,), domain=(0.5, 2.0), render=Render("^", "^", "infix", 30, **ARITH),
+           doc="element-wise power with a constant exponent (x**2)"),
+    _unary("sigmoid", sym_sigmoid, np_sigmoid, deriv=lambda b, out, x: b.dsigmoid(x),
+           render=Render("σ", r"\sigma", **FUNC), doc="logistic sigmoid 1 / (1 + exp(-x))"),
+    _unary("tanh", sp.tanh, np.tanh, render=Render("tanh", r"\tanh", **FUNC), doc="hyperbolic tangent"),
+    _unary("relu", lambda t: sp.Max(t, 0), lambda x: np.maximum(x, 0), kinks=(0.0,),
+           deriv=lambda b, out, x: b.drelu(x), render=Render("relu", r"\operatorname{relu}", **FUNC),
+           doc="max(x, 0); derivative 0 at x = 0"),
+    _unary("exp", sp.exp, np.exp, render=Render("exp", r"\exp", **FUNC), doc="exponential"),
+    _unary("log", sp.log, np.log, domain=(0.2, 3.0), render=Render("log", r"\log", **FUNC),
+           doc="natural logarithm (x > 0)"),
+    _unary("sqrt", sp.sqrt, np.sqrt, domain=(0.2, 3.0), render=Render("√", r"\sqrt", **FUNC),
+           doc="square root (x > 0)"),
+    _unary("dsigmoid", lambda t: sym_sigmoid(t) * (1 - sym_sigmoid(t)), np_dsigmoid,
+           deriv=lambda b, out, x: b.mul(out, b.sub(b.lit(1.0), b.mul(b.lit(2.0), b.sigmoid(x)))),
+           render=Render("σ′", r"\sigma'", **FUNC), doc="σ'(x) = σ(x)(1 − σ(x))"),
+    _unary("dtanh", lambda t: 1 - sp.tanh(t) ** 2, lambda x: 1 - np.tanh(x) ** 2,
+           render=Render("tanh′", r"\tanh'", **FUNC), doc="tanh'(x) = 1 − tanh(x)²"),
+    _unary("drelu", lambda t: sp.Heaviside(t, 0), lambda x: (x > 0).astype(x.dtype), kinks=(0.0,),
+           deriv=lambda b, out, x: None, render=Render("relu′", r"\operatorname{relu}'", **FUNC),
+           doc="relu'(x): 1 where x > 0, else 0"),
+    OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm,
+           render=Render("‖·‖", r"\lVert\cdot\rVert", "wrap", 100, **FUNC),
+           doc="Euclidean norm of a vector, Frobenius norm of a matrix; gradient 0 at 0"),
+    OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot,
+           render=Render("·", r"\cdot", "call", **FUNC), doc="aᵀb of two vectors"),
+    OpSpec("sum", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True),
+           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, render=Render("Σ", r"\sum", **FUNC),
+           doc="sum of all elements"),
+    OpSpec("mean", 1, scalar_shape, lambda x: np.mean(x, axis=REDUCE, keepdims=True),
+           lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean,
+           render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements"),
+    # --- internal ops: naming an existing node, and what the reverse pass emits
+    OpSpec("id", 1, same_shape, lambda x: x, lambda x: x, lambda b, out, g, x: (g,), public=False,
+           render=Render("=", "=", "call", **ARITH), doc="identity: a second name for a value (y = x)"),
+    OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, public=False,
+           domain=(0.5, 2.0), render=Render("unit", r"\operatorname{unit}", **FUNC),
+           doc="x / ‖x‖, 0 at x = 0 (the norm's derivative)"),
+    OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, public=False,
+           render=Render("Σ→", r"\Sigma", **FUNC), doc="sum g down to like's shape (undo broadcasting)"),
+    OpSpec("expand", 2, lambda g, like: broadcast_shape(g, like), np_expand,
+           lambda g, like: sp.Matrix(max(g.rows, like.rows), max(g.cols, like.cols),
+                                     lambda i, j: g[i if g.rows > 1 else 0, j if g.cols > 1 else 0]),
+           vjp_expand, public=False, render=Render("expand", r"\operatorname{expand}", **FUNC),
+           doc="broadcast g up to like's shape"),
+)
+"""Every op by name."""
+
+LEAF_KINDS = ("input", "param", "const")
+"""Declared leaves: fed values. Besides these, ``literal`` (a number) and ``size`` (a size name
+used as a scalar) are leaves too."""
+
+PUBLIC_OPS = tuple(name for name, s in OPS.items() if s.public)
+
+
+def numel_value(shape: tuple[int, ...]) -> float:
+    """Number of maths elements of an array in matrix form (its last two axes)."""
+    return float(math.prod(shape[-2:]))
