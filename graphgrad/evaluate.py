@@ -242,7 +242,7 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     for w in ws:
         like = vals[w]
         adj = vals[bw.adjoint[w]] if w in bw.adjoint else np.zeros_like(like)
-        grads[w] = _reduce_like(graph, w, adj, like, feed)
+        grads[w] = _reduce_like(graph, w, adj, like, feed, vals[of].ndim > 2)
     return external(graph, of, vals[of]), grads
 
 
@@ -262,9 +262,13 @@ def _union_order(graph: Graph, order: list[str], extra: list[str]) -> list[str]:
     return _needed(graph, order + extra)
 
 
-def _reduce_like(graph: Graph, w: str, adj: np.ndarray, like: np.ndarray, feed: Feed) -> np.ndarray:
+def _reduce_like(graph: Graph, w: str, adj: np.ndarray, like: np.ndarray, feed: Feed,
+                 of_batched: bool) -> np.ndarray:
+    # adjoint values are per sample; one without a batch axis is the same for every sample
     if adj.ndim > like.ndim:
         adj = adj.sum(axis=tuple(range(adj.ndim - like.ndim)))
+    elif of_batched and like.ndim == 2 and adj.ndim == 2 and feed.batch:
+        adj = adj * feed.batch
     if adj.shape != like.shape:
         adj = np.broadcast_to(adj, like.shape)
     adj = np.array(adj, dtype=feed.dtype)  # an owned, writable copy
