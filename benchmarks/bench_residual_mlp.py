@@ -575,6 +575,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
 
+    load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
     results: dict = {}
     t0 = time.perf_counter()
     for size in args.sizes:
@@ -600,6 +601,12 @@ def main(argv=None) -> int:
         "# sizes: "
         + ", ".join(f"{s}=(N={n},K={k},B={b})" for s, (n, k, b) in refs.SIZES.items() if s in args.sizes)
     )
+    if load0 is not None:
+        load1 = os.getloadavg()
+        print(
+            f"# load average (1 min) at start {load0[0]:.2f}, at end {load1[0]:.2f} on {ncpu} CPUs "
+            "(the workers add ~1 themselves; much more means other processes competed)"
+        )
     print("# BLAS / kernels (from the time workers at the first size each impl ran):")
     for impl in impls:
         r = next(

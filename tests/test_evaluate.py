@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
+
 from conftest import RESIDUAL, residual_values
 
 

@@ -6,6 +6,7 @@ import networkx as nx
 import pytest
 
 import graphgrad as gg
+
 from conftest import RESIDUAL, ROOT
 
 
