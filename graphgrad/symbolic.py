@@ -587,8 +587,8 @@ def backprop(graph: Graph, of: str, *, consts: bool = False, fold: bool = True,
             continue
         if sw.cotangent and v == of:
             continue
-        rhs = _present(conv(sw.total[v]), graph, prime, conv)
-        terms = [(c, _present(conv(n), graph, prime, conv)) for c, n in sw.contributions[v]]
+        rhs = factor_scalars(_present(conv(sw.total[v]), graph, prime, conv))
+        terms = [(c, factor_scalars(_present(conv(n), graph, prime, conv))) for c, n in sw.contributions[v]]
         eqs.append(AdjointEquation(v, adjoint_symbol(graph, v), rhs, terms))
     return eqs
 
@@ -716,6 +716,12 @@ class Derivative:
             env[var_symbol(n, self.graph.shape(n))] = float(v[0, 0]) if is_scalar(self.graph.shape(n)) else v
         for n, v in feed.sizes.items():
             env[size_symbol(n)] = int(v)
+        conv = sweep(self.graph, self.of).converter
+        assert conv is not None
+        for n in self.graph.named_nodes():  # named intermediates, from their SymPy definitions
+            if self.graph.op(n) not in LEAF_OPS:
+                conv(n)
+                env[conv.memo[n]] = _lambdify_eval(conv.definition(n), env)
         for s, d in self.where:
             env[s] = _lambdify_eval(d, env)
         out = np.asarray(_lambdify_eval(self.body, env), dtype=np.float64)
@@ -787,13 +793,72 @@ def derivative(graph: Graph, of: str, wrt: str, expand: bool = False, *, prime: 
         fbar = adjoint_symbol(graph, of)
         body = Transpose(_linear_map(body, fbar)).doit() if body != fbar else Identity(fbar.shape[0])
         body = _tidy(body)
-    body = _present(body, graph, prime, conv)
-    where = [(s, _present(d, graph, prime, conv)) for s, d in where]
+    body = factor_scalars(_present(body, graph, prime, conv))
+    where = [(s, factor_scalars(_present(d, graph, prime, conv))) for s, d in where]
     return Derivative(graph, of, wrt, body, where, jacobian=jac, expand=expand)
 
 
 def _tidy(e: sp.Basic) -> sp.Basic:
     return e.doit() if is_matrix(e) else e
+
+
+def _split_coeff(t: sp.Basic) -> tuple[sp.Expr, list]:
+    if isinstance(t, MatMul):
+        c, mats = t.as_coeff_matrices()
+        return c, list(mats)
+    return sp.Integer(1), [t]
+
+
+def _common(coeffs: list[sp.Expr]) -> sp.Expr:
+    """The scalar factor shared by all coefficients (numeric content and identical symbolic part)."""
+    nums, rests = zip(*(c.as_coeff_Mul() for c in coeffs))
+    rest = rests[0] if all(r == rests[0] for r in rests) else sp.Integer(1)
+    num = sp.Integer(1)
+    if all(n.is_Rational for n in nums):
+        num = abs(sp.gcd_list([sp.Rational(n) for n in nums])) or sp.Integer(1)
+        if all(n < 0 for n in nums):
+            num = -num
+    return num * rest
+
+
+def factor_scalars(e: sp.Basic) -> sp.Basic:
+    """Undo SymPy's distribution of scalars over sums: 2 X w − 2 t -> 2 (X w − t), and flatten
+    the coefficients of nested products into one ((2/n) Xᵀ(X w − t))."""
+    if not isinstance(e, sp.Basic) or not e.args or isinstance(e, (MatrixSymbol, sp.Symbol)):
+        return e
+    memo: dict[sp.Basic, sp.Basic] = {}
+    for node in sp.postorder_traversal(e):
+        if node in memo or not isinstance(node, sp.Basic):
+            continue
+        if not node.args or isinstance(node, (MatrixSymbol, sp.Symbol, Str, OneMatrix, Identity)):
+            memo[node] = node
+            continue
+        args = [memo.get(a, a) for a in node.args]
+        if isinstance(node, MatAdd):
+            parts = [_split_coeff(a) for a in args]
+            common = _common([c for c, _ in parts])
+            terms = []
+            for c, mats in parts:
+                cc = c / common
+                body = mats[0] if len(mats) == 1 else MatMul(*mats)
+                terms.append(body if cc == 1 else MatMul(cc, *mats))
+            inner = MatAdd(*terms)
+            memo[node] = inner if common == 1 else MatMul(common, inner)
+        elif isinstance(node, MatMul):
+            coeff, mats = sp.Integer(1), []
+            for a in args:
+                if isinstance(a, MatMul):
+                    c, ms = _split_coeff(a)
+                    coeff, mats = coeff * c, mats + ms
+                elif isinstance(a, MatrixExpr):
+                    mats.append(a)
+                else:
+                    coeff = coeff * a
+            memo[node] = MatMul(*([coeff] if coeff != 1 else []), *mats) if (coeff != 1 or len(mats) > 1) \
+                else mats[0]
+        else:
+            memo[node] = node.func(*args) if args != list(node.args) else node
+    return memo[e]
 
 
 def _linear_map(e: sp.Basic, f: MatrixSymbol) -> MatrixExpr:
@@ -933,4 +998,4 @@ def evaluate_expr(expr: sp.Basic, values: Mapping[str, Any], graph: Graph) -> An
 
 __all__ = ["backprop", "derivative", "AdjointEquation", "Equations", "Derivative", "Apply",
            "ScalarApply", "Norm", "Inner", "Total", "Diag", "AdjointSymbol", "AdjointMatrix",
-           "Converter", "Sweep", "sweep", "var_symbol", "size_symbol", "Iterable"]
+           "Converter", "Sweep", "sweep", "var_symbol", "size_symbol", "factor_scalars"]

@@ -63,6 +63,10 @@ class LaTeXPrinter(Common, LatexPrinter):
     tok = LatexTokens
     printmethod = "_graphgrad_latex"
 
+    def _coeff(self, c: sp.Expr) -> str:
+        s = self._print(c)
+        return self.paren(s) if isinstance(c, sp.Add) else s
+
     def _print_Abs(self, e: sp.Abs) -> str:
         return rf"\left|{self._print(e.args[0])}\right|"
 

@@ -176,8 +176,10 @@ class Common:
         return self._print(e)
 
     def _sum(self, terms: list[sp.Basic]) -> str:
-        signed = [self._sign_split(t) for t in terms]
-        ordered = [t for t in signed if not t[0]] + [t for t in signed if t[0]]
+        # short terms first (y − s + W₁ᵀ(…)), but not a minus sign first when a plus term exists
+        signed = sorted((self._sign_split(t) for t in terms), key=lambda t: _size(t[1]))
+        first = next((i for i, t in enumerate(signed) if not t[0]), 0)
+        ordered = [signed[first]] + signed[:first] + signed[first + 1:]
         out = ""
         for i, (neg, t) in enumerate(ordered):
             s = self._term(t)
@@ -258,6 +260,10 @@ class Common:
 
     def _print_Abs(self, e: sp.Abs) -> str:
         return f"|{self._print(e.args[0])}|"
+
+
+def _size(e: sp.Basic) -> int:
+    return sum(1 for _ in sp.preorder_traversal(e))
 
 
 def _ones(e: sp.Basic) -> sp.Expr | None:
