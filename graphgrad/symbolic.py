@@ -587,8 +587,9 @@ def backprop(graph: Graph, of: str, *, consts: bool = False, fold: bool = True,
             continue
         if sw.cotangent and v == of:
             continue
-        rhs = factor_scalars(_present(conv(sw.total[v]), graph, prime, conv))
-        terms = [(c, factor_scalars(_present(conv(n), graph, prime, conv))) for c, n in sw.contributions[v]]
+        tidy = factor_scalars if fold else (lambda e: e)
+        rhs = tidy(_present(conv(sw.total[v]), graph, prime, conv))
+        terms = [(c, tidy(_present(conv(n), graph, prime, conv))) for c, n in sw.contributions[v]]
         eqs.append(AdjointEquation(v, adjoint_symbol(graph, v), rhs, terms))
     return eqs
 
@@ -694,7 +695,7 @@ class Derivative:
         """The derivative in LaTeX (with ``\\text{where}`` lines for shared sub-expressions)."""
         text = f"{self._lhs(True)} = {_latex(self.body)}"
         for i, (s, d) in enumerate(self.where):
-            text += (r",\quad \text{where } " if i == 0 else ",\ ") + f"{_latex(s)} = {_latex(d)}"
+            text += (r",\quad \text{where } " if i == 0 else r",\ ") + f"{_latex(s)} = {_latex(d)}"
         return text
 
     def _repr_latex_(self) -> str:
