@@ -22,9 +22,9 @@ missing transpose: ...
 from __future__ import annotations
 
 import ast
+import itertools
 import sys
 import types
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -244,15 +244,13 @@ def _branch_effect(graph: Graph, of: str, wrt: str, v: str, node: str, trial: _T
 
 
 def _path_text(graph: Graph, of: str, wrt: str, v: str, cons: str) -> str:
-    from .symbolic import backprop, derivative  # noqa: F401 - the printers
-
+    from .printing.text import to_text
     from .symbolic import sweep
 
     sw = sweep(graph, of)
     conv = sw.converter
+    assert conv is not None
     named = _named_consumer(graph, cons)
-    from .printing.text import to_text
-
     conv(named)
     defn = to_text(conv.definition(named))
     contrib = ""
@@ -393,7 +391,7 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
     # 4. one term extra, of the wrong sign, or off by a factor
     terms = _terms(work_tree)
     if len(terms) > 1:
-        for i, (t, sign) in enumerate(terms):
+        for t, sign in terms:
             try:
                 g, node = build(graph, ast.unparse(t))
             except GraphgradError:

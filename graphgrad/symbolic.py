@@ -23,7 +23,7 @@ and reductions. SymPy's own canonicalisation folds the trivial factors (½ · 2 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -857,6 +857,8 @@ def factor_scalars(e: sp.Basic) -> sp.Basic:
                     coeff = coeff * a
             memo[node] = MatMul(*([coeff] if coeff != 1 else []), *mats) if (coeff != 1 or len(mats) > 1) \
                 else mats[0]
+        elif isinstance(node, HadamardPower) and isinstance(args[0], HadamardPower):
+            memo[node] = HadamardPower(args[0].base, args[0].exp * args[1])  # (a∘⁻¹)∘² = a∘⁻²
         else:
             memo[node] = node.func(*args) if args != list(node.args) else node
     return memo[e]
@@ -956,7 +958,7 @@ def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
         def _print_Apply(self, e: Apply) -> str:
             return f"_gg_{e.op}({self._print(e.arg)})"
 
-        _print_ScalarApply = _print_Apply
+        _print_ScalarApply = _print_Apply  # noqa: N815 - SymPy dispatches on the class name
 
         def _print_Norm(self, e: Norm) -> str:
             return f"numpy.sqrt(numpy.sum(({self._print(e.args[0])}) ** 2))"

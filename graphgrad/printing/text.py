@@ -50,6 +50,8 @@ class Tokens:
 
     @staticmethod
     def frac(num: str, den: str, simple_den: bool) -> str:
+        if " " in num and not (num.startswith("(") and num.endswith(")")):
+            num = f"({num})"
         return f"{num}/{den}" if simple_den else f"{num}/({den})"
 
     @staticmethod
@@ -79,7 +81,9 @@ class Common:
         return self.tok.name(e.name, True)
 
     def _print_OneMatrix(self, e: sp.OneMatrix) -> str:
-        return self.tok.one
+        # a row of ones is the transpose of a column of ones: b 𝟙ᵀ broadcasts b along the columns
+        rows, cols = e.shape
+        return self.tok.one + (self.tok.transpose if rows == 1 and cols != 1 else "")
 
     def _print_Identity(self, e: sp.Identity) -> str:
         return "I"
@@ -104,7 +108,7 @@ class Common:
     def _print_Apply(self, e) -> str:
         return self.tok.apply(e.op, self._print(e.arg))
 
-    _print_ScalarApply = _print_Apply
+    _print_ScalarApply = _print_Apply  # noqa: N815 - SymPy dispatches on the class name
 
     def _print_Norm(self, e) -> str:
         lo, hi = self.tok.norm
@@ -150,7 +154,7 @@ class Common:
         for m in mats:
             s = self._print(m)
             if isinstance(m, (sp.MatAdd, sp.HadamardProduct, sp.MatMul)) or \
-                    (isinstance(m, sp.HadamardPower) and m.exp == -1):
+                    (isinstance(m, sp.HadamardPower) and m.exp.is_negative):
                 s = self.paren(s)
             parts.append(s)
         body = parts[0] if parts else ""
@@ -200,8 +204,8 @@ class Common:
     def _print_HadamardProduct(self, e: sp.HadamardProduct) -> str:
         num, den = [], []
         for a in e.args:
-            if isinstance(a, sp.HadamardPower) and a.exp == -1:
-                den.append(a.base)
+            if isinstance(a, sp.HadamardPower) and a.exp.is_negative:
+                den.append(a.base if a.exp == -1 else sp.HadamardPower(a.base, -a.exp))
             else:
                 num.append(a)
         def f(a: sp.Basic) -> str:
