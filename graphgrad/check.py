@@ -310,12 +310,15 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
     want_shape = normalize(graph.shape(wrt))
     diagnosis: list[str] = []
 
-    def attempt(text: str) -> tuple[float, list[np.ndarray] | None, str | None]:
-        """(largest error, candidate values per trial, why it failed to build)."""
+    def attempt(text: str, quick: bool = False) -> tuple[float, list[np.ndarray] | None, str | None]:
+        """(largest error, candidate values per trial, why it failed to build); ``quick`` stops
+        after the first trial when that one is already wrong."""
         try:
             g, node = build(graph, text)
         except ShapeError as e:
-            return float("inf"), None, e.message
+            msg = e.message
+            op, _, rest = msg.partition(": ")
+            return float("inf"), None, rest if rest.startswith(op) else msg
         except GraphgradError:
             raise
         got = normalize(g.shape(node))
@@ -325,6 +328,8 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
         for r in runs:
             v = np.broadcast_to(r.value(g, node), r.truth.shape)
             values.append(v)
+            if quick and _rel(v, r.truth) > tol:
+                break
         return max(_rel(v, r.truth) for v, r in zip(values, runs)), values, None
 
     err, values, why = attempt(candidate)
@@ -336,16 +341,19 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
     work_tree, work_values, work_err = tree, values, err
     sites = _transpose_sites(tree, graph)
     best: tuple[float, set[int], list[np.ndarray] | None] | None = None
-    for k in (1, 2, 3):
+    for k in (1, 2, 3) if values is None else (1, 2):
         found = False
         for combo in itertools.combinations([s for s, _ in sites], k):
             picks = set(combo)
-            e, vals, _ = attempt(ast.unparse(_toggle(tree, picks)))
+            e, vals, _ = attempt(ast.unparse(_toggle(tree, picks)), quick=True)
             if vals is not None and (best is None or e < best[0] - 1e-12):
                 best = (e, picks, vals)
                 found = found or e <= tol
         if found or (best is not None and values is None):
             break
+    if best is not None and best[2] is not None and len(best[2]) < len(runs):
+        e, vals, _ = attempt(ast.unparse(_toggle(tree, best[1])))
+        best = (e, best[1], vals)
     if best is not None and (values is None or best[0] <= tol):
         fixes = ", ".join(_describe_toggle(tree, best[1]))
         if values is None:
