@@ -202,8 +202,8 @@ def hadamard(*factors: MatrixExpr, fold: bool = True) -> MatrixExpr:
         mats.append(f)
     if not mats:
         return coeff * OneMatrix(*factors[0].shape)
-    body = mats[0] if len(mats) == 1 else HadamardProduct(*mats).doit()
-    return body if coeff == 1 else (coeff * body).doit()
+    body = mats[0] if len(mats) == 1 else HadamardProduct(*mats).doit(deep=False)
+    return body if coeff == 1 else (coeff * body).doit(deep=False)
 
 
 class Converter:
@@ -265,7 +265,7 @@ class Converter:
     def add(self, a: sp.Basic, b: sp.Basic) -> sp.Basic:
         """Sum of two scalars or of two same-shaped matrices."""
         if self.fold:
-            return (a + b).doit() if is_matrix(a) else a + b
+            return MatAdd(a, b).doit(deep=False) if is_matrix(a) else a + b
         return MatAdd(a, b) if is_matrix(a) else sp.Add(a, b, evaluate=False)
 
     def neg(self, a: sp.Basic) -> sp.Basic:
@@ -284,7 +284,7 @@ class Converter:
             e = MatMul(OneMatrix(R, 1), e)
         if c == 1 and C != 1:
             e = MatMul(e, OneMatrix(1, C))
-        return e.doit() if self.fold else e
+        return e.doit(deep=False) if self.fold else e
 
     def _op(self, op: str, args: list, shapes: list[Shape], out: Shape) -> sp.Basic:
         fold = self.fold
@@ -323,7 +323,7 @@ class Converter:
             a, b = args
             if not is_matrix(a) or not is_matrix(b):
                 return self.mul(a, b)
-            prod = MatMul(a, b).doit() if fold else MatMul(a, b)
+            prod = MatMul(a, b).doit(deep=False) if fold else MatMul(a, b)
             return Inner(prod) if is_scalar(out) else prod
         if op == "transpose":
             a = args[0]
@@ -363,7 +363,7 @@ class Converter:
                 g = MatMul(OneMatrix(1, _dim(gr)), g)
             if lc == 1 and gc != 1:
                 g = MatMul(g, OneMatrix(_dim(gc), 1))
-            return g.doit() if fold else g
+            return g.doit(deep=False) if fold else g
         if op == "expand":
             return self.bcast(args[0], shapes[0], out)
         spec = OPS[op]

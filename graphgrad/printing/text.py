@@ -203,7 +203,8 @@ class Common:
 
     def _print_HadamardProduct(self, e: sp.HadamardProduct) -> str:
         num, den = [], []
-        for a in e.args:
+        # the incoming adjoint first, local derivatives (σ′(z)) last: h̄ ⊙ σ′(z)
+        for a in sorted(e.args, key=_hadamard_rank):
             if isinstance(a, sp.HadamardPower) and a.exp.is_negative:
                 den.append(a.base if a.exp == -1 else sp.HadamardPower(a.base, -a.exp))
             else:
@@ -236,7 +237,7 @@ class Common:
         num, den = sp.fraction(e)
 
         def prod(x: sp.Expr) -> str:
-            factors = sp.Mul.make_args(x)
+            factors = sorted(sp.Mul.make_args(x), key=lambda f: (not f.is_Number, not _is_adjoint(f)))
             parts = []
             for f in factors:
                 s = self._print(f)
@@ -264,6 +265,19 @@ class Common:
 
     def _print_Abs(self, e: sp.Abs) -> str:
         return f"|{self._print(e.args[0])}|"
+
+
+def _is_adjoint(e: sp.Basic) -> bool:
+    return type(e).__name__ in ("AdjointSymbol", "AdjointMatrix")
+
+
+def _hadamard_rank(e: sp.Basic) -> int:
+    """Adjoints first, then other factors, then sums, then local derivatives (σ′(z))."""
+    if _is_adjoint(e):
+        return 0
+    if type(e).__name__ in ("Apply", "ScalarApply") and OPS[e.op].name.startswith("d"):
+        return 3
+    return 2 if isinstance(e, sp.MatAdd) else 1
 
 
 def _size(e: sp.Basic) -> int:
