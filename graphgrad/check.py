@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import backward, check_of
-from .errors import DerivationError, GraphgradError, NameError_, ParseError, ShapeError
+from .errors import DerivationError, GraphgradError, NamingError, ParseError, ShapeError
 from .evaluate import evaluate, grad
 from .frontends.text import _Parser
 from .graph import Graph
@@ -299,7 +299,7 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
 
     check_of(graph, of)
     if wrt not in graph or not graph.is_named(wrt):
-        raise NameError_(f"wrt {wrt!r} is not a variable of the model", node=str(wrt),
+        raise NamingError(f"wrt {wrt!r} is not a variable of the model", node=str(wrt),
                          hint="wrt must name a variable: " + ", ".join(graph.named_nodes()))
     if not isinstance(candidate, str) or not candidate.strip():
         raise ParseError("the candidate is empty", hint="write an expression, e.g. W1.T @ z")

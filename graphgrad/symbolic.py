@@ -44,7 +44,7 @@ from sympy import (
 from sympy.core.symbol import Str
 
 from .autodiff import Emitter, check_of
-from .errors import DerivationError, NameError_
+from .errors import DerivationError, NamingError
 from .graph import LEAF_OPS, Graph
 from .naming import adjoint_name
 from .ops import OPS
@@ -756,7 +756,7 @@ def derivative(graph: Graph, of: str, wrt: str, expand: bool = False, *, prime: 
     if of not in graph:
         check_of(graph, of, scalar=False)
     if wrt not in graph:
-        raise NameError_(f"wrt {wrt!r} is not defined", node=str(wrt),
+        raise NamingError(f"wrt {wrt!r} is not defined", node=str(wrt),
                          hint="wrt must name a variable: " + ", ".join(graph.named_nodes()))
     if not graph.is_named(wrt) or graph.op(wrt) in ("literal", "size"):
         raise DerivationError(f"cannot differentiate with respect to {graph.describe(wrt)}", node=wrt,

@@ -88,9 +88,9 @@ def test_bad_candidates_raise_graphgrad_errors(mlp):
         check(mlp, "L", "x", "x +")
     with pytest.raises(gg.UnknownOpError):
         check(mlp, "L", "x", "foo(x)")
-    with pytest.raises(gg.NameError_):
+    with pytest.raises(gg.NamingError):
         check(mlp, "L", "x", "q")
-    with pytest.raises(gg.NameError_):
+    with pytest.raises(gg.NamingError):
         check(mlp, "L", "nope", "x")
 
 

@@ -198,7 +198,7 @@ def test_jacobian_of_elementwise_map_matches_finite_differences():
 
 def test_derivative_errors():
     g = gg.parse("input x[N]\nparam W[N, N]\nf = W @ x\nL = sum(f)")
-    with pytest.raises(gg.NameError_):
+    with pytest.raises(gg.NamingError):
         derivative(g, "L", "nope")
     with pytest.raises(gg.DerivationError, match="3-tensor"):
         derivative(g, "f", "W")
