@@ -9,7 +9,6 @@ import unicodedata
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import residual_values
 from test_ops import build as build_op_case
 from test_ops import cases as op_cases
 
@@ -18,6 +17,8 @@ from graphgrad.cli import main
 from graphgrad.ops import OPS
 from graphgrad.shapes import matrix_form
 from graphgrad.symbolic import Apply, Norm, backprop, derivative
+
+from conftest import residual_values
 
 FORBIDDEN = ("ArrayContraction", "PermuteDims", "ArrayTensorProduct", "ArrayDiagonal", "Lambda",
              "KroneckerDelta", "_d", "**", "*", "Transpose(", "HadamardProduct", "MatMul", "Apply(")
