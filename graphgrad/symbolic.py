@@ -857,6 +857,8 @@ def factor_scalars(e: sp.Basic) -> sp.Basic:
                     coeff = coeff * a
             memo[node] = MatMul(*([coeff] if coeff != 1 else []), *mats) if (coeff != 1 or len(mats) > 1) \
                 else mats[0]
+        elif isinstance(node, HadamardProduct):
+            memo[node] = hadamard(*args)  # (c 𝟙) ⊙ u = c u, scalars out front
         elif isinstance(node, HadamardPower) and isinstance(args[0], HadamardPower):
             memo[node] = HadamardPower(args[0].base, args[0].exp * args[1])  # (a∘⁻¹)∘² = a∘⁻²
         else:
