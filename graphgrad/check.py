@@ -245,14 +245,14 @@ def _branch_effect(graph: Graph, of: str, wrt: str, v: str, node: str, trial: _T
 
 def _path_text(graph: Graph, of: str, wrt: str, v: str, cons: str) -> str:
     from .printing.text import to_text
-    from .symbolic import sweep
+    from .symbolic import model_rank, sweep
 
     sw = sweep(graph, of)
     conv = sw.converter
     assert conv is not None
     named = _named_consumer(graph, cons)
     conv(named)
-    defn = to_text(conv.definition(named))
+    defn = to_text(conv.definition(named), model_rank(graph))
     contrib = ""
     for c, n in sw.contributions.get(v, []):
         if c == cons:

@@ -492,16 +492,21 @@ def _present(expr: sp.Basic, graph: Graph, prime: str, conv: Converter | None) -
 # ============================================================================= equations
 
 
-def _text(expr: sp.Basic) -> str:
+def _text(expr: sp.Basic, rank: dict[str, int] | None = None) -> str:
     from .printing.text import to_text
 
-    return to_text(expr)
+    return to_text(expr, rank)
 
 
-def _latex(expr: sp.Basic) -> str:
+def _latex(expr: sp.Basic, rank: dict[str, int] | None = None) -> str:
     from .printing.latex import to_latex
 
-    return to_latex(expr)
+    return to_latex(expr, rank)
+
+
+def model_rank(graph: Graph) -> dict[str, int]:
+    """Each named node's position in the model (for writing sums in the model's order)."""
+    return {n: i for i, n in enumerate(graph.named_nodes())}
 
 
 @dataclass
@@ -687,15 +692,17 @@ class Derivative:
 
     def __str__(self) -> str:
         text = f"{self._lhs(False)} = {_text(self.body)}"
+        rank = model_rank(self.graph) if self.expand else None
         if self.where:
-            text += "\n  where " + "\n        ".join(f"{_text(s)} = {_text(d)}" for s, d in self.where)
+            text += "\n  where " + "\n        ".join(f"{_text(s)} = {_text(d, rank)}" for s, d in self.where)
         return text
 
     def latex(self) -> str:
         """The derivative in LaTeX (with ``\\text{where}`` lines for shared sub-expressions)."""
         text = f"{self._lhs(True)} = {_latex(self.body)}"
+        rank = model_rank(self.graph) if self.expand else None
         for i, (s, d) in enumerate(self.where):
-            text += (r",\quad \text{where } " if i == 0 else r",\ ") + f"{_latex(s)} = {_latex(d)}"
+            text += (r",\quad \text{where } " if i == 0 else r",\ ") + f"{_latex(s)} = {_latex(d, rank)}"
         return text
 
     def _repr_latex_(self) -> str:

@@ -71,9 +71,11 @@ class LaTeXPrinter(Common, LatexPrinter):
         return rf"\left|{self._print(e.args[0])}\right|"
 
 
-def to_latex(expr: sp.Basic) -> str:
-    """LaTeX of a SymPy expression in graphgrad's notation."""
-    return LaTeXPrinter().doprint(expr)
+def to_latex(expr: sp.Basic, rank: dict[str, int] | None = None) -> str:
+    """LaTeX of a SymPy expression in graphgrad's notation (``rank``: as in :func:`.text.to_text`)."""
+    p = LaTeXPrinter()
+    p.rank = rank
+    return p.doprint(expr)
 
 
 __all__ = ["LaTeXPrinter", "to_latex"]

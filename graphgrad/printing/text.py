@@ -63,6 +63,7 @@ class Common:
     """``_print_<Class>`` methods shared by the text and LaTeX printers (via :class:`Tokens`)."""
 
     tok: type[Tokens] = Tokens
+    rank: dict[str, int] | None = None
 
     def paren(self, s: str) -> str:
         return f"{self.tok.lpar}{s}{self.tok.rpar}"
@@ -180,8 +181,17 @@ class Common:
         return self._print(e)
 
     def _sum(self, terms: list[sp.Basic]) -> str:
-        # short terms first (y − s + W₁ᵀ(…)), but not a minus sign first when a plus term exists
-        signed = sorted((self._sign_split(t) for t in terms), key=lambda t: _size(t[1]))
+        # short terms first (y − s + W₁ᵀ(…)), or, given a rank of names, in the model's order
+        # (x + W₂ h + b₂); not a minus sign first when a plus term exists
+        rank = getattr(self, "rank", None)
+        if rank:
+            def key(t: tuple[bool, sp.Basic]) -> tuple:
+                names = [rank[a.name] for a in t[1].free_symbols if getattr(a, "name", None) in rank]
+                return (min(names, default=len(rank)), _size(t[1]))
+        else:
+            def key(t: tuple[bool, sp.Basic]) -> tuple:
+                return (_size(t[1]),)
+        signed = sorted((self._sign_split(t) for t in terms), key=key)
         first = next((i for i, t in enumerate(signed) if not t[0]), 0)
         ordered = [signed[first]] + signed[:first] + signed[first + 1:]
         out = ""
@@ -300,9 +310,14 @@ class TextPrinter(Common, StrPrinter):
     printmethod = "_graphgrad_text"
 
 
-def to_text(expr: sp.Basic) -> str:
-    """Unicode text of a SymPy expression in graphgrad's notation."""
-    return TextPrinter().doprint(expr)
+def to_text(expr: sp.Basic, rank: dict[str, int] | None = None) -> str:
+    """Unicode text of a SymPy expression in graphgrad's notation.
+
+    ``rank`` (name -> position in the model) orders the terms of sums as the model writes them.
+    """
+    p = TextPrinter()
+    p.rank = rank
+    return p.doprint(expr)
 
 
 __all__ = ["TextPrinter", "to_text", "Common", "Tokens", "latex_name"]
