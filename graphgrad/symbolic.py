@@ -736,7 +736,8 @@ class Derivative:
         if self.jacobian:
             r, c = (int(sp.sympify(d).subs({size_symbol(k): v for k, v in feed.sizes.items()}))
                     for d in self.body.shape)
-            return np.broadcast_to(out, (r, c)).copy()
+            J = np.broadcast_to(out, (r, c)).copy()
+            return J[:, 0] if is_scalar(self.graph.shape(self.wrt)) else J
         shape = normalize(self.graph.shape(self.wrt))
         r, c = matrix_form(shape)
         rc = tuple(feed.sizes.get(d, d) if isinstance(d, str) else d for d in (r, c))
@@ -885,6 +886,15 @@ def _linear_map(e: sp.Basic, f: MatrixSymbol) -> MatrixExpr:
         return MatAdd(*(_linear_map(t, f) for t in e.args)).doit()
     if isinstance(e, Inner):
         return _linear_map(e.args[0], f)
+    if isinstance(e, Total) and e.args[0].shape[1] == 1:
+        u = e.args[0]  # sum(d ⊙ X) = dᵀ X, sum(X) = 𝟙ᵀ X
+        if isinstance(u, HadamardProduct):
+            others = [a for a in u.args if not a.has(f)]
+            inner = [a for a in u.args if a.has(f)]
+            if len(inner) == 1:
+                d = others[0] if len(others) == 1 else HadamardProduct(*others)
+                return MatMul(d.T, _linear_map(inner[0], f)).doit()
+        return MatMul(OneMatrix(1, u.shape[0]), _linear_map(u, f)).doit()
     if isinstance(e, sp.Mul):
         inner = [a for a in e.args if a.has(f)]
         if len(inner) != 1:
