@@ -8,7 +8,8 @@ Each block is ``h_i = σ(W_i x_{i−1} + b_i)``, ``x_i = x_{i−1} + V_i h_i``; 
   (adjoints used twice stay shared in ``where`` clauses, so no expression swell);
 * ``expand``: the same with forward intermediates substituted (shared sub-expressions).
 
-Linear growth shows as a constant time and size per block.
+Times are CPU seconds of this process (``time.process_time``), which a busy machine disturbs
+less than wall-clock time. Linear growth shows as a constant time and size per block.
 
     python benchmarks/bench_derive.py                 # 25 50 100 200 blocks
     python benchmarks/bench_derive.py --blocks 10 20  # quicker
@@ -44,17 +45,17 @@ def measure(blocks: int) -> dict[str, float]:
     """Times (s) and printed sizes (characters) for one chain length."""
     out: dict[str, float] = {"blocks": blocks}
     g = chain(blocks)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     text = str(backprop(g, "L"))
-    out["backprop_s"], out["backprop_chars"] = time.perf_counter() - t0, len(text)
+    out["backprop_s"], out["backprop_chars"] = time.process_time() - t0, len(text)
     out["equations"] = text.count("\n") + 1
     g = chain(blocks)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     text = str(derivative(g, "L", "x"))
-    out["dLdx_s"], out["dLdx_chars"] = time.perf_counter() - t0, len(text)
-    t0 = time.perf_counter()
+    out["dLdx_s"], out["dLdx_chars"] = time.process_time() - t0, len(text)
+    t0 = time.process_time()
     text = str(derivative(g, "L", "x", expand=True))
-    out["expand_s"], out["expand_chars"] = time.perf_counter() - t0, len(text)
+    out["expand_s"], out["expand_chars"] = time.process_time() - t0, len(text)
     return out
 
 
