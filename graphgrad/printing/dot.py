@@ -21,7 +21,6 @@ True
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,7 +36,10 @@ from .views import VIEWS, Equations, Node, Scene, build
 __all__ = ["render", "to_dot", "format_array", "STYLE", "SUFFIXES"]
 
 SUFFIXES = (".svg", ".png", ".dot", ".gv", ".pdf")
-FONT = "Helvetica,Arial,sans-serif"
+# Graphviz sizes boxes from its own metrics of the named font; the embedded Graphviz knows
+# DejaVu Sans, which the PNG rasteriser finds on most machines; browsers get fallbacks (SVG_FONTS).
+FONT = "DejaVu Sans"
+SVG_FONTS = "DejaVu Sans,Verdana,Arial,sans-serif"
 LARGE = 300  # scenes with more nodes get cheaper layout passes
 
 #: Node style per role: Graphviz attributes. ``legend`` names the role in the legend.
@@ -94,21 +96,17 @@ def format_array(value: Any, max_elements: int = 6) -> list[str]:
 
 
 def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
+    """Text for a DOT escString (backslashes doubled); lines join with ``\\n``."""
+    return text.replace("\\", "\\\\")
 
 
 def _label(node: Node, extra: list[tuple[str, str]]) -> str:
-    """An HTML-like label: the title, then small lines (shape), then annotations."""
-    size = {"param": 13, "const": 13, "literal": 11, "adjoint": 14}.get(node.role, 16)
-    if node.role == "op" or node.role.startswith("op-"):
-        size = 18
-    parts = [f'<FONT POINT-SIZE="{size}">{_esc(node.title)}</FONT>']
-    for line in node.lines:
-        parts.append(f'<FONT POINT-SIZE="10" COLOR="#555555">{_esc(line)}</FONT>')
-    for kind, line in extra:
-        colour = "#922b21" if kind == "grad" else "#1b2631"
-        parts.append(f'<FONT POINT-SIZE="10" FACE="Courier,monospace" COLOR="{colour}">{_esc(line)}</FONT>')
-    return "<" + "<BR/>".join(parts) + ">"
+    """A plain multi-line label: the title, then small lines (shape), then annotations.
+
+    Plain labels, not HTML-like ones: the embedded Graphviz is built without expat and would
+    draw an HTML label as the node's id.
+    """
+    return "\\n".join(_esc(t) for t in [node.title, *node.lines, *(line for _, line in extra)])
 
 
 def _annotations(node: Node, values: Mapping[str, Any] | None, grads: Mapping[str, Any] | None,
@@ -132,6 +130,7 @@ def _node_attrs(node: Node) -> dict[str, str]:
         attrs.setdefault("shape", node.symbol_shape or "ellipse")
         attrs["fillcolor"] = node.color or "#e8e8e8"
     attrs.setdefault("style", "filled")
+    attrs.setdefault("fontsize", "16" if node.role.startswith("op") else "13" if node.adjoint else "14")
     if node.side and node.role not in ("param", "const", "adjoint"):
         attrs["fontsize"] = "11"
     if node.side and node.role == "adjoint":
@@ -299,7 +298,7 @@ def render(graph: Graph, path: str | os.PathLike[str] | None = None, *, view: st
     target = _target(path)
     source = to_dot(graph, view=view, backward=backward, of=of, values=values, grads=grads, params=params,
                     between=between, clusters=clusters, legend=legend, shapes=shapes, rankdir=rankdir, title=title)
-    svg = _engine.dot_to_svg(source, engine=engine)
+    svg = _engine.dot_to_svg(source, engine=engine).replace(f'font-family="{FONT}"', f'font-family="{SVG_FONTS}"')
     if target is not None:
         suffix = target.suffix.lower()
         if suffix == ".svg":
