@@ -5,8 +5,8 @@
 * Display: trailing digits become subscripts (``W1`` -> ``W₁``, LaTeX ``W_{1}``) and adjoints
   get a bar (``h̄``, ``\\bar{h}``).
 
->>> pretty("W1"), pretty("h", bar=True), latex_name("W12", bar=True)
-('W₁', 'h̄', '\\\\bar{W}_{12}')
+>>> pretty("W1"), pretty("h_2"), pretty("h", bar=True), latex_name("W12", bar=True)
+('W₁', 'h₂', 'h̄', '\\\\bar{W}_{12}')
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Container
 from .errors import NamingError
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-_TRAILING = re.compile(r"^(.*?)(\d+)$")
+_TRAILING = re.compile(r"^(.*?)_?(\d+)$")  # h1 and h_1 both -> h with subscript 1
 _GREEK = {
     "alpha": ("α", r"\alpha"), "beta": ("β", r"\beta"), "gamma": ("γ", r"\gamma"),
     "delta": ("δ", r"\delta"), "epsilon": ("ε", r"\epsilon"), "eta": ("η", r"\eta"),

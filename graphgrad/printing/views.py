@@ -323,6 +323,13 @@ def build(graph: Graph, *, view: str = "variables", backward: bool | str = False
         _variables(graph, scene, keep, params, clusters, shapes, eqs)
     else:
         _ops(graph, scene, keep, params, clusters, ids, eqs)
+    if clusters == "auto":  # a block of one is no block
+        count: dict[str | None, int] = {}
+        for n in scene.nodes:
+            count[n.group] = count.get(n.group, 0) + 1
+        for n in scene.nodes:
+            if count[n.group] < 2:
+                n.group = None
     if backward:
         scene.of = of or default_of(graph)
         _backward(graph, scene, view, ids, keep, params, eqs, only=backward == "only")
