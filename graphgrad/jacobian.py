@@ -283,13 +283,20 @@ def jacobian(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Map
             step = chunk or max(1, CHUNK_ELEMENTS // width)
             for k0 in range(0, k, step):
                 k1 = min(k, k0 + step)
-                basis = np.eye(k, dtype=base.dtype)[k0:k1].reshape((k1 - k0,) + w_shapes[w])
+                basis = _basis(k0, k1, k, base.dtype).reshape((k1 - k0,) + w_shapes[w])
                 val, _ = _run_jvp(graph, jg, inputs, {w: basis}, sizes, base.dtype, allow_nonfinite)
                 if val.ndim == 2:  # J does not depend on the tangent's batch: impossible unless J = 0
                     val = np.broadcast_to(val, (k1 - k0, *val.shape))
                 cols[:, k0:k1] = val.reshape(k1 - k0, m).T
             out[w] = cols.reshape(of_shape + w_shapes[w])
     return out[ws[0]] if single else out
+
+
+def _basis(k0: int, k1: int, size: int, dtype: Any) -> np.ndarray:
+    """Rows k0..k1-1 of the size x size identity, without building the identity."""
+    e = np.zeros((k1 - k0, size), dtype=dtype)
+    e[np.arange(k1 - k0), np.arange(k0, k1)] = 1
+    return e
 
 
 def _rev_rows(graph, of, ws, inputs, m, of_shape, w_shapes, step, sizes, dtype, allow_nonfinite,
@@ -305,10 +312,9 @@ def _rev_rows(graph, of, ws, inputs, m, of_shape, w_shapes, step, sizes, dtype, 
     first = np.zeros((1,) + of_shape, dtype=base.dtype)
     feed = prepare(bw.graph, {**inputs, bw.seed: first}, order + [bw.seed], sizes, base.dtype, allow_nonfinite)
     r, c = matrix_form(of_shape)
-    eye = np.eye(m, dtype=base.dtype)
     for k0 in range(0, m, step):
         k1 = min(m, k0 + step)
-        feed.values[bw.seed] = eye[k0:k1].reshape(k1 - k0, r, c)
+        feed.values[bw.seed] = _basis(k0, k1, m, base.dtype).reshape(k1 - k0, r, c)
         vals = run(bw.graph, feed, order)
         for w in ws:
             if w in bw.adjoint:
