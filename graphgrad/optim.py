@@ -250,12 +250,16 @@ class GradFn:
         exec(compile(self.source, f"<graphgrad GradFn of {of}>", "exec"), env)
         self._fn = env["_grad_fn"]
         self._sizes: dict[tuple, dict[str, np.ndarray]] = {}
+        self._last: tuple[Any, dict[str, np.ndarray]] | None = None
 
     def size_values(self, sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
         """The size nodes' values as 1 x 1 arrays (cached per binding)."""
+        if self._last is not None and self._last[0] is sizes:
+            return self._last[1]
         key = tuple(int(sizes[s]) for s in self.size_nodes)
         if key not in self._sizes:
             self._sizes[key] = {s: np.full((1, 1), float(v)) for s, v in zip(self.size_nodes, key)}
+        self._last = (sizes, self._sizes[key])
         return self._sizes[key]
 
     def __call__(self, values: Mapping[str, np.ndarray], sizes: Mapping[str, int]) -> tuple[np.ndarray, list]:
