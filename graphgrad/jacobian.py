@@ -107,11 +107,13 @@ def vjp(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Mapping[
     order = _needed(bw.graph, targets + ws + [bw.seed])
     feed = prepare(bw.graph, {**(inputs or {}), bw.seed: cotangent}, order, sizes, dtype, allow_nonfinite)
     vals = run(bw.graph, feed, order)
+    # a per-sample output: adjoints without a batch axis are the same for every sample
+    of_batched = bool(feed.batched & (graph.ancestors(of) | {of} | {bw.seed}))
     out = {}
     for w in ws:
         like = vals[w]
         adj = vals[bw.adjoint[w]] if w in bw.adjoint else np.zeros_like(like)
-        out[w] = _reduce_like(graph, w, adj, like, feed)
+        out[w] = _reduce_like(graph, w, adj, like, feed, of_batched)
     return out[ws[0]] if single else out
 
 

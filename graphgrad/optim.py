@@ -265,10 +265,12 @@ class GradFn:
     def __call__(self, values: Mapping[str, np.ndarray], sizes: Mapping[str, int]) -> tuple[np.ndarray, list]:
         loss, grads, likes = self._fn(values, self.size_values(sizes) if self.size_nodes else None)
         for i, (adj, like) in enumerate(zip(grads, likes)):
-            if adj.shape != like.shape:  # summed over a batch axis, or broadcast
+            if adj.shape != like.shape:  # adjoints are per sample: sum over the batch
                 if adj.ndim > like.ndim:
                     adj = adj.sum(axis=tuple(range(adj.ndim - like.ndim)))
                 grads[i] = np.broadcast_to(adj, like.shape) if adj.shape != like.shape else adj
+            elif loss.ndim > 2 and adj.ndim == 2:  # the same for every sample of the batch
+                grads[i] = adj * loss.shape[0]
         return loss, grads
 
 

@@ -142,7 +142,7 @@ def test_errors(mlp):
         gg.vjp(mlp, "y", "x", {**residual_values(), "y_bar": np.ones(3)}, np.ones(3))
     with pytest.raises(gg.InputError, match="dict"):
         gg.jvp(mlp, "y", ["x", "b1"], residual_values(), np.ones(3))
-    with pytest.raises(gg.NameError_):
+    with pytest.raises(gg.NamingError):
         gg.jacobian(mlp, "nope", "x", residual_values())
 
 

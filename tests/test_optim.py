@@ -178,3 +178,17 @@ def test_errors(linreg, data):
     with pytest.raises(gg.InputError, match="ambiguous"):
         fit(g, "L", {"w": 1.0}, {"a": np.ones(2), "b": np.ones(3)}, SGD(), steps=1)
     fit(g, "L", {"w": 1.0}, {"a": np.ones(2), "b": np.ones(3)}, SGD(), steps=1, samples="k")
+
+
+def test_gradfn_matches_grad_on_a_batch(mlp):
+    from graphgrad.evaluate import prepare
+
+    vals = residual_values(N=3, K=2, B=5, seed=7)
+    names = ["W1", "b1", "W2", "b2", "r"]
+    f = GradFn(mlp, "L", names)
+    feed = prepare(mlp, vals, f.leaves)
+    loss, grads = f(feed.values, feed.sizes)
+    ref = gg.value_and_grad(mlp, "L", names, vals)
+    np.testing.assert_allclose(loss.reshape(-1), ref[0], rtol=1e-12)
+    for p, gp in zip(names, grads):
+        np.testing.assert_allclose(gp.reshape(np.shape(ref[1][p])), ref[1][p], rtol=1e-10, atol=1e-12)
