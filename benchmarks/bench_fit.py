@@ -71,7 +71,7 @@ def run(steps: int) -> list[dict]:
     rows = []
     for name, opt, hand in [("GD", GD(lr=0.01), lambda: hand_gd(X, t, w0, 0.01, steps)),
                             ("Adam", Adam(lr=0.01), lambda: hand_adam(X, t, w0, 0.01, steps))]:
-        (res, hist), wall, cpu = timed(lambda: fit(g, "L", {"w": w0}, {"X": X, "t": t}, opt, steps, progress=False))
+        (res, hist), wall, cpu = timed(lambda o=opt: fit(g, "L", {"w": w0}, {"X": X, "t": t}, o, steps, progress=False))
         (w_h, loss_h), wall_h, cpu_h = timed(hand)
         assert np.allclose(res["w"], w_h, rtol=1e-9, atol=1e-12), (res["w"], w_h)
         assert np.allclose(hist.loss, loss_h, rtol=1e-9, atol=1e-12)

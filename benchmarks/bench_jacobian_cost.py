@@ -55,8 +55,8 @@ def run(sizes: list[int], repeat: int) -> dict:
     for n in sizes:
         vals = {"x": rng.standard_normal(n), "v": rng.standard_normal(n)}
         y = rng.standard_normal(n)
-        tv, mv = measure(lambda: gg.vjp(g, "f", "x", vals, y), repeat)
-        tj, mj = measure(lambda: gg.jacobian(g, "f", "x", vals), max(1, repeat // 3))
+        tv, mv = measure(lambda vals=vals, y=y: gg.vjp(g, "f", "x", vals, y), repeat)
+        tj, mj = measure(lambda vals=vals: gg.jacobian(g, "f", "x", vals), max(1, repeat // 3))
         nums = model.at(n=n)
         for k, v in zip(rows, [n, tv, mv, tj, mj, nums["vjp"]["flops"], nums["jacobian"]["flops"],
                                nums["vjp"]["memory"] * 8, nums["jacobian"]["memory"] * 8]):

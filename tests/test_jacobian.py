@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import residual_values
 
 import graphgrad as gg
 from graphgrad.jacobian import choose_mode, jvp_graph
+
+from conftest import residual_values
 
 OUTER = """
 input x[n]

@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 import pytest
-from conftest import residual_values
 
 import graphgrad as gg
 from graphgrad.optim import (
@@ -21,6 +20,8 @@ from graphgrad.optim import (
     RMSProp,
     fit,
 )
+
+from conftest import residual_values
 
 LINREG = """
 input X[n, d]
