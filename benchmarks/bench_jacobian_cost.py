@@ -1,6 +1,6 @@
 """Measured growth of VJP vs full Jacobian for f(x) = v (vᵀ x), n = 10 -> 10⁴.
 
-For each n it times graphgrad.vjp and graphgrad.jacobian (best of --repeat runs) and measures
+For each n it times graphgrad.vjp and graphgrad.jacobian (best CPU time of --repeat runs) and measures
 the peak memory NumPy allocates during one call (tracemalloc sees NumPy's buffers), then prints
 the log-log slopes between consecutive sizes next to the slopes of graphgrad.cost's model.
 Expect slopes near 1 for the VJP and near 2 for the Jacobian at large n (small n is dominated by
@@ -30,13 +30,13 @@ f = v @ (v.T @ x)
 
 
 def measure(fn, repeat: int) -> tuple[float, int]:
-    """Best wall time over ``repeat`` calls, and the peak traced memory (bytes) of one call."""
+    """Best CPU time over ``repeat`` calls, and the peak traced memory (bytes) of one call."""
     fn()  # warm the caches (reverse pass, JVP graph)
     best = float("inf")
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()  # CPU time: robust to other processes sharing the machine
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     tracemalloc.start()
     tracemalloc.reset_peak()
     fn()
