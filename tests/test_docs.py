@@ -1,0 +1,37 @@
+"""Every ``python`` block in README.md and docs/*.md runs; every ``gg`` block parses."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import graphgrad as gg
+
+from conftest import ROOT
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```(python|gg)\n(.*?)^```", re.S | re.M)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_doc_blocks(page, monkeypatch, tmp_path):
+    """The blocks of one page run in order in one namespace, like a notebook."""
+    monkeypatch.chdir(ROOT)
+    namespace = {"__name__": "__doc_sample__", "OUT": tmp_path}
+    for i, m in enumerate(BLOCK.finditer(page.read_text(encoding="utf-8"))):
+        lang, code = m.groups()
+        if lang == "gg":
+            gg.parse(code)
+        else:
+            exec(compile(code, f"<{page.name} block {i}>", "exec"), namespace)
+
+
+def test_docs_index_links_exist():
+    index = (ROOT / "docs" / "index.md").read_text()
+    for link in re.findall(r"\]\(([\w-]+\.md)\)", index):
+        assert (ROOT / "docs" / link).exists() or link in PENDING, f"docs/index.md links to missing {link}"
+
+
+PENDING = {"tutorial.md", "ops.md", "symbolic.md", "rendering.md", "compiler.md", "jacobians.md",
+           "optim.md", "studies.md", "testing.md"}  # pages being written; emptied as they land
