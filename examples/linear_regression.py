@@ -2,7 +2,7 @@
 
 The model is graphgrad's bundled ``linear_regression.gg``: ``L = (1/n) ‖X w − t‖²``.
 
-1. Its gradient, ``(2/n) Xᵀ(X w − t)`` (checked numerically against graphgrad's reverse pass).
+1. Its gradient as graphgrad.derivative prints it, ``(2/n) Xᵀ(X w − t)``, and checked numerically.
 2. Under-parameterized (d < n): GD converges to the least-squares solution ``(XᵀX)⁻¹Xᵀt``; with
    ``t = X w*`` it recovers ``w*``.
 3. Over-parameterized in 2-D: one sample ``x₁ = [2, 1]``, ``t₁ = 2``. Every ``w`` on the line
@@ -55,13 +55,8 @@ def trackers(X: np.ndarray, t: np.ndarray) -> dict:
 
 
 def gradient_text() -> str:
-    """The printed gradient, from graphgrad.derivative when it exists."""
-    g = model("linear_regression")
-    try:
-        return str(gg.derivative(g, "L", "w"))
-    except (AttributeError, ImportError, ModuleNotFoundError):
-        # TODO(symbolic helper): graphgrad.derivative is not on main yet; it should print (2/n) Xᵀ(X w − t)
-        return "(2/n) Xᵀ(X w − t)   [expected form; graphgrad.derivative is not available yet]"
+    """The gradient as graphgrad's symbolic layer prints it: ``∂L/∂w = (2/n) Xᵀ(X w − t)``."""
+    return str(gg.derivative(model("linear_regression"), "L", "w", expand=True))
 
 
 def gradient_check(seed: int = 0) -> float:
@@ -205,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3000)
     args = p.parse_args(argv)
 
-    print("1. gradient of L = (1/n) ‖X w − t‖²:  ∇_w L =", gradient_text())
+    print("1. gradient of L = (1/n) ‖X w − t‖²: ", gradient_text())
     print(f"   graphgrad's ∇L vs (2/n) Xᵀ(X w − t): max difference {gradient_check():.1e}")
 
     u = under_parameterized(steps=args.steps)

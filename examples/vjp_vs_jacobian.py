@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ex = small_example()
     print("f(x) = v vᵀ x with v = [1, 2, 3]")
+    g = gg.parse(MODEL)
+    print(gg.derivative(g, "f", "x"), "  (graphgrad.derivative: the Jacobian expression)")
+    print(gg.backprop(g, "f"), "  (graphgrad.backprop: the VJP, f̄ = y)")
     print("J = ∂f/∂x =\n", ex["J"])
     print("Jᵀy for y = [1, 1, 1]:", ex["vjp"], "  (one reverse sweep: v (vᵀ y), no J)")
     print("J t for t = [1, 1, 1]:", ex["jvp"], "  (forward mode as the gradient of a VJP)")

@@ -86,6 +86,7 @@ def test_growth_plot(vj, tmp_path):
 
 def test_gradient_matches_the_formula(lin):
     assert lin.gradient_check() < 1e-12
+    assert lin.gradient_text() == "∂L/∂w = (2/n) Xᵀ(X w − t)"
 
 
 def test_under_parameterized_reaches_least_squares(lin):
