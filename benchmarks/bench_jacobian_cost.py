@@ -6,7 +6,7 @@ the log-log slopes between consecutive sizes next to the slopes of graphgrad.cos
 Expect slopes near 1 for the VJP and near 2 for the Jacobian at large n (small n is dominated by
 per-node Python overhead, which does not grow with n).
 
-    python benchmarks/bench_jacobian_cost.py                  # n = 10, 100, 1000, 10000
+    python benchmarks/bench_jacobian_cost.py                  # n = 10 ... 10000; the VJP alone to 10⁶
     python benchmarks/bench_jacobian_cost.py --sizes 10 100 1000 --json out.json
 """
 
@@ -64,6 +64,20 @@ def run(sizes: list[int], repeat: int) -> dict:
     return rows
 
 
+def vjp_only(sizes: list[int], repeat: int) -> dict:
+    """VJP time and memory alone, for sizes past where the Jacobian is affordable."""
+    g = gg.parse(MODEL)
+    rng = np.random.default_rng(1)
+    rows = {"n": [], "vjp_s": [], "vjp_bytes": []}
+    for n in sizes:
+        vals = {"x": rng.standard_normal(n), "v": rng.standard_normal(n)}
+        y = rng.standard_normal(n)
+        tv, mv = measure(lambda vals=vals, y=y: gg.vjp(g, "f", "x", vals, y), repeat)
+        for k, v in zip(rows, [n, tv, mv]):
+            rows[k].append(v)
+    return rows
+
+
 def table(rows: dict) -> str:
     """The measurements and their log-log slopes, as plain text."""
     ns = rows["n"]
@@ -85,10 +99,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
     p.add_argument("--repeat", type=int, default=9)
+    p.add_argument("--vjp-sizes", type=int, nargs="*", default=[10**4, 10**5, 10**6],
+                   help="sizes for the VJP alone (its fixed overhead hides O(n) below ~10⁵)")
     p.add_argument("--json", help="also write the measurements here")
     args = p.parse_args()
     rows = run(args.sizes, args.repeat)
     print(table(rows))
+    if args.vjp_sizes:
+        v = vjp_only(args.vjp_sizes, args.repeat)
+        print("VJP alone:  " + "  ".join(f"n={n}: {t * 1e3:.3f}ms {b / 1e6:.2f}MB"
+                                         for n, t, b in zip(v["n"], v["vjp_s"], v["vjp_bytes"])))
+        print("  log-log slopes, time:   " + "  ".join(f"{x:5.2f}" for x in measured_growth(v["n"], v["vjp_s"])))
+        print("  log-log slopes, memory: " + "  ".join(f"{x:5.2f}" for x in measured_growth(v["n"], v["vjp_bytes"])))
+        rows["vjp_only"] = v
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
