@@ -129,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     best = min(rows, key=lambda r: r["val"])
     peak = max(rows, key=lambda r: r["val"])
     tail = [r["val"] for r in rows if r["d"] >= 2 * N]
-    print(f"best validation: d = {best['d']} ({best['val']:.3e}); peak: d = {peak['d']} ({peak['val']:.3e}); "
-          f"d >= {2 * N}: validation in [{min(tail, default=float('nan')):.3e}, {max(tail, default=float('nan')):.3e}]")
+    line = f"best validation: d = {best['d']} ({best['val']:.3e}); peak: d = {peak['d']} ({peak['val']:.3e})"
+    if tail:
+        line += f"; d >= {2 * N}: validation in [{min(tail):.3e}, {max(tail):.3e}]"
+    print(line)
     for d in (3, 40):
         gd = gd_agrees(d, data)
         print(f"GD from zero (graphgrad.fit, 5000 steps) vs fit_poly at d = {d}: max |Δw| = {gd['max_diff']:.1e}")
