@@ -53,6 +53,7 @@ from .errors import GraphgradError, InputError
 from .evaluate import _needed, external, prepare
 from .graph import Graph
 from .ops import LEAF_KINDS, OPS
+from .shapes import matrix_form
 
 # ----------------------------------------------------------------------------- optimizers
 
@@ -218,7 +219,7 @@ class GradFn:
     (5.0, [2.0, 4.0])
     """
 
-    def __init__(self, graph: Graph, of: str, params: list[str]) -> None:
+    def __init__(self, graph: Graph, of: str, params: list[str], dtype: Any = np.float64) -> None:
         check_of(graph, of)
         bw = backward(graph, of)
         self.params = list(params)
@@ -237,7 +238,7 @@ class GradFn:
             if op in LEAF_KINDS:
                 lines.append(f"    {var[n]} = values[{n!r}]")
             elif op == "literal":
-                env[f"c_{var[n]}"] = np.full((1, 1), g.attrs(n)["value"])
+                env[f"c_{var[n]}"] = np.full((1, 1), g.attrs(n)["value"], dtype=dtype)
                 lines.append(f"    {var[n]} = c_{var[n]}")
             elif op == "size":
                 lines.append(f"    {var[n]} = sizes[{n!r}]")
@@ -251,6 +252,7 @@ class GradFn:
         self._fn = env["_grad_fn"]
         self._sizes: dict[tuple, dict[str, np.ndarray]] = {}
         self._last: tuple[Any, dict[str, np.ndarray]] | None = None
+        self.dtype = np.dtype(dtype)
 
     def size_values(self, sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
         """The size nodes' values as 1 x 1 arrays (cached per binding)."""
@@ -258,7 +260,7 @@ class GradFn:
             return self._last[1]
         key = tuple(int(sizes[s]) for s in self.size_nodes)
         if key not in self._sizes:
-            self._sizes[key] = {s: np.full((1, 1), float(v)) for s, v in zip(self.size_nodes, key)}
+            self._sizes[key] = {s: np.full((1, 1), float(v), dtype=self.dtype) for s, v in zip(self.size_nodes, key)}
         self._last = (sizes, self._sizes[key])
         return self._sizes[key]
 
@@ -345,10 +347,7 @@ def _sample_axes(graph: Graph, feed: Any, data: list[str], samples: str | None) 
         samples = tied[0]
     axes = {}
     for n in data:
-        shape = graph.shape(n)
-        from .shapes import matrix_form
-
-        form = matrix_form(shape)
+        form = matrix_form(graph.shape(n))
         if samples in form:
             axes[n] = form.index(samples)
     if not axes:
@@ -386,6 +385,8 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
         raise InputError(f"{sorted(overlap)[0]!r} is both a param and data", hint="pass it in one place")
     fn = GradFn(graph, of, names)
     feed = prepare(graph, {**data, **params}, fn.leaves + names, sizes, dtype)
+    if feed.dtype != fn.dtype:
+        fn = GradFn(graph, of, names, feed.dtype)
     values = {n: feed.values[n].copy() for n in fn.leaves}
     plist = [values[p] for p in names]  # trained in place
     for p in names:
@@ -474,7 +475,7 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
                 bar.show(k, lval)
         else:
             k = steps
-    done = k if stopped == "steps" else k  # updates made
+    done = k  # updates made
     seconds = time.perf_counter() - t0
     if every and (not rec_steps or rec_steps[-1] != done):
         record(done)

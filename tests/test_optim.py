@@ -193,3 +193,11 @@ def test_gradfn_matches_grad_on_a_batch(mlp):
     np.testing.assert_allclose(loss.reshape(-1), ref[0], rtol=1e-12)
     for p, gp in zip(names, grads):
         np.testing.assert_allclose(gp.reshape(np.shape(ref[1][p])), ref[1][p], rtol=1e-10, atol=1e-12)
+
+
+def test_float32_stays_float32(linreg, data):
+    d32 = {k: v.astype(np.float32) for k, v in data.items()}
+    w, hist = fit(linreg, "L", {"w": np.zeros(3, np.float32)}, d32, GD(lr=0.05), steps=50)
+    w64, _ = fit(linreg, "L", {"w": np.zeros(3)}, data, GD(lr=0.05), steps=50)
+    assert w["w"].dtype == np.float32
+    np.testing.assert_allclose(w["w"], w64["w"], rtol=1e-4, atol=1e-5)
