@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import graphgrad as gg
-from graphgrad.check import CheckResult, check
+from graphgrad.checker import CheckResult, check
 from graphgrad.cli import main
 from graphgrad.naming import pretty
 

@@ -9,8 +9,8 @@ import unicodedata
 import numpy as np
 import pytest
 import sympy as sp
+from test_ops import CASES
 from test_ops import build as build_op_case
-from test_ops import cases as op_cases
 
 import graphgrad as gg
 from graphgrad.cli import main
@@ -224,7 +224,7 @@ def test_derivative_errors():
 # ----------------------------------------------------------------------------- every op
 
 
-@pytest.mark.parametrize("name,shapes", op_cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 def test_every_op_symbolic_rule_matches_sympy_elementwise_diff(name, shapes):
     """derivative(...).evaluate (numbers from the printed SymPy expression) against sympy.diff of
     sum(G ⊙ op(A, B)) on explicit matrices of the same small, non-square sizes."""

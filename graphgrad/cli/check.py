@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..check import check
+from ..checker import check
 from .common import add_model, load
 
 HELP = "check a hand-derived derivative (model syntax) against the reverse pass, and diagnose slips"

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-import sys
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -431,14 +429,3 @@ def check_all(graph: Graph, of: str, candidates: Mapping[str, str], **kw: Any) -
 
 
 __all__ = ["check", "check_all", "CheckResult", "build", "DerivationError"]
-
-
-class _CallableModule(types.ModuleType):
-    """``graphgrad.check`` is both this module and the function: importing the submodule binds
-    the name on the package, so the module itself must answer ``graphgrad.check(graph, ...)``."""
-
-    def __call__(self, graph: Graph, of: str, wrt: str, candidate: str, **kw: Any) -> CheckResult:
-        return check(graph, of, wrt, candidate, **kw)
-
-
-sys.modules[__name__].__class__ = _CallableModule
