@@ -2,7 +2,7 @@
 
 For each n it times graphgrad.vjp and graphgrad.jacobian (best CPU time of --repeat runs) and measures
 the peak memory NumPy allocates during one call (tracemalloc sees NumPy's buffers), then prints
-the log-log slopes between consecutive sizes next to the slopes of graphgrad.cost's model.
+the log-log slopes between consecutive sizes next to the slopes of graphgrad.costs's model.
 Expect slopes near 1 for the VJP and near 2 for the Jacobian at large n (small n is dominated by
 per-node Python overhead, which does not grow with n).
 
@@ -20,7 +20,7 @@ import tracemalloc
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.cost import measured_growth
+from graphgrad.costs import measured_growth
 
 MODEL = """
 input x[n]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.cost import measured_growth
+from graphgrad.costs import measured_growth
 
 OUT = Path(__file__).resolve().parent / "out"
 MODEL = """

@@ -1,4 +1,4 @@
-"""graphgrad.cost: FLOP and memory polynomials, numbers, and the Jacobian's mode."""
+"""graphgrad.costs: FLOP and memory polynomials, numbers, and the Jacobian's mode."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import graphgrad as gg
-from graphgrad.cost import measured_growth, op_flops, peak, size_symbol, walk
+from graphgrad.costs import measured_growth, op_flops, peak, size_symbol, walk
 
 n = size_symbol("n")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
-from graphgrad.jacobian import choose_mode, jvp_graph
+from graphgrad.jacobians import choose_mode, jvp_graph
 
 from conftest import residual_values
 

@@ -37,8 +37,6 @@ array([1., 2., 3.])
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -324,13 +322,3 @@ def _rev_rows(graph, of, ws, inputs, m, of_shape, w_shapes, step, sizes, dtype, 
                 adj = np.broadcast_to(adj, (k1 - k0, *adj.shape[-2:]))
                 rows[w][k0:k1] = adj.reshape(k1 - k0, -1)
     return rows
-
-
-class _CallableModule(types.ModuleType):
-    """``graphgrad.jacobian`` is this module *and* the function: ``gg.jacobian(g, "f", "x", vals)``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | dict[str, np.ndarray]:
-        return jacobian(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

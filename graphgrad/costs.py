@@ -17,7 +17,7 @@ The model
   steps of the topological order; symbolically it is the largest of the candidate totals that
   no other candidate dominates (coefficient-wise, sizes being positive), a ``Max`` if several remain.
 * VJP: the nodes of the reverse pass that ``wrt``'s adjoints need, with the cotangent fed.
-  JVP: the same for ``J t`` on the JVP graph (:func:`graphgrad.jacobian.jvp_graph`).
+  JVP: the same for ``J t`` on the JVP graph (:func:`graphgrad.jacobians.jvp_graph`).
 * Jacobian: ``m`` VJPs (``m`` = entries of ``of``) or ``n`` JVPs (``n`` = entries of ``wrt``),
   whichever is fewer, sharing the nodes that do not depend on the cotangent (or tangent):
   FLOPs ``shared + m · per-row``; memory = the peak of one VJP (JVP) plus the ``m·n`` entries of J.
@@ -38,8 +38,6 @@ The model
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,17 +48,13 @@ from .autodiff import backward, check_of
 from .errors import DerivationError
 from .evaluate import _needed, _wrt_list
 from .graph import LEAF_OPS, Graph
-from .jacobian import jvp_graph
+from .jacobians import jvp_graph
 from .ops import LEAF_KINDS
 from .shapes import Shape, matrix_form
+from .symbolic import size_symbol
 
 VIEWS = ("transpose", "id", "expand")
 """Ops that NumPy computes as views: no FLOPs, no new memory."""
-
-
-def size_symbol(name: str) -> sp.Symbol:
-    """The SymPy symbol of a size name (a positive integer)."""
-    return sp.Symbol(name, positive=True, integer=True)
 
 
 def numel(shape: Shape) -> sp.Expr:
@@ -323,13 +317,3 @@ def measured_growth(ns: list[float], values: list[float]) -> list[float]:
     """
     return [round(math.log(values[i + 1] / values[i]) / math.log(ns[i + 1] / ns[i]), 6)
             for i in range(len(ns) - 1)]
-
-
-class _CallableModule(types.ModuleType):
-    """``graphgrad.cost`` is this module *and* the function: ``gg.cost(g, "f", "x")``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> CostReport:
-        return cost(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
