@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
+from graphgrad.printing.adjoints import rule_text
 from graphgrad.printing.dot import format_array, render, to_dot
-from graphgrad.printing.views import build, commutes, rule_text
+from graphgrad.printing.views import build, commutes
 
 from conftest import ROOT, residual_values
 
@@ -200,6 +201,13 @@ def test_ops_backward_rules_come_from_the_op_table(mlp_svgs):
     assert edges["z.matmul_bar->W1_bar"]["text"] == ["· xᵀ"]
     assert edges["h_bar->z_bar"]["text"] == ["⊙ σ′(z)"]
     assert "∂L/∂(W₂ h)" in nodes["y.matmul_bar"]["text"]
+
+
+def test_ops_view_draws_each_graph_node_once(mlp):
+    scene = build(mlp, view="ops")
+    assert sorted(n.var for n in scene.nodes) == sorted(mlp.nx.nodes)
+    assert len({n.id for n in scene.nodes}) == len(mlp)
+    assert len(scene.edges) == sum(len(mlp.args(n)) for n in mlp.nx.nodes)
 
 
 def test_commutes_is_read_from_the_kernels():
