@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import unicodedata
 import xml.etree.ElementTree as ET
 
@@ -353,20 +351,19 @@ def test_golden_dot(mlp, view):
 # ============================================================================= CLI
 
 
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "graphgrad", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, check=False)
-
-
 @needs_engine
-def test_cli_render(tmp_path):
+def test_cli_render(tmp_path, capsys):
+    from graphgrad.cli import main
+
     out = tmp_path / "g.svg"
-    r = run_cli("render", str(ROOT / "examples" / "residual_mlp.gg"), "-o", str(out), "--backward",
-                "--random", "0", "--size", "N=3", "K=2", "--engine", ENGINE, "--no-params")
-    assert r.returncode == 0, r.stderr
+    model = str(ROOT / "examples" / "residual_mlp.gg")
+    rc = main(["render", model, "-o", str(out), "--backward", "--random", "0", "--size", "N=3", "K=2",
+               "--engine", ENGINE, "--no-params"])
+    assert rc == 0, capsys.readouterr().err
     nodes, _ = parse_svg(out.read_text(encoding="utf-8"))
     assert MAIN <= set(nodes) and not SIDE & set(nodes)
     assert any(t.startswith("grad") for t in nodes["x_bar"]["text"])
-    r = run_cli("render", str(ROOT / "examples" / "residual_mlp.gg"), "-o", str(tmp_path / "g.bmp"))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and ".svg" in r.stderr
+    capsys.readouterr()
+    assert main(["render", model, "-o", str(tmp_path / "g.bmp")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ".svg" in err
