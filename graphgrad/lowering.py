@@ -29,7 +29,7 @@ from .shapes import matrix_form, normalize
 ELEMENTWISE_BIN = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 UFUNC = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide"}
 UNARY = {
-    "sigmoid": "np.exp(-np.logaddexp(0.0, -{a}))",
+    "sigmoid": "_sigmoid({a})",
     "tanh": "np.tanh({a})",
     "relu": "np.maximum({a}, 0.0)",
     "exp": "np.exp({a})",
@@ -40,8 +40,28 @@ UNARY = {
     "dtanh": "1.0 - np.tanh({a}) ** 2",
     "drelu": "({a} > 0).astype({a}.dtype)",
 }
+# the same ops, writing into a buffer whose old value is dead
+UNARY_OUT = {
+    "sigmoid": "_sigmoid({a}, out={a})",
+    "tanh": "np.tanh({a}, out={a})",
+    "relu": "np.maximum({a}, 0.0, out={a})",
+    "exp": "np.exp({a}, out={a})",
+    "log": "np.log({a}, out={a})",
+    "sqrt": "np.sqrt({a}, out={a})",
+    "neg": "np.negative({a}, out={a})",
+}
 CORE = {"S": (), "V": ("r",), "R": ("c",), "M": ("r", "c")}
 HELPERS = {
+    "_sigmoid": '''def _sigmoid(t, out=None):
+    """σ(t) = 1 / (1 + exp(−t)), in one buffer; exp's argument is clipped so it cannot overflow."""
+    e = np.negative(t, out=out)
+    if e.ndim == 0:
+        return 1.0 / (1.0 + np.exp(min(e, 80.0 if e.dtype.itemsize <= 4 else 700.0)))
+    np.minimum(e, 80.0 if e.dtype.itemsize <= 4 else 700.0, out=e)
+    np.exp(e, out=e)
+    e += 1.0
+    return np.reciprocal(e, out=e)
+''',
     "_unit": '''def _unit(a, axis):
     """a / ‖a‖ over axis (0 where ‖a‖ = 0)."""
     n = np.sqrt(np.sum(a * a, axis=axis, keepdims=True))
@@ -233,22 +253,28 @@ def _cse(ir: IR) -> None:
             repl[name] = seen[key]
         else:
             seen[key] = name
-    for t in ir.targets:
-        r = t
+    def final(r: str) -> str:
         while r in repl:
             r = repl[r]
-        ir.alias[t] = r
-    # prefer a user's name for a merged value: rename an anonymous survivor after it
-    for old, new in list(ir.alias.items()):
-        if old != new and not ir.nodes[new].named and ir.nodes[old].named and new not in ir.targets:
-            _rename(ir, new, old)
+        return r
+
+    for t in ir.targets:
+        ir.alias[t] = final(t)
+    # prefer a user's (or an adjoint's) name for a merged value: rename an anonymous survivor
+    done: set[str] = set()
+    for old in list(repl):
+        new = final(old)
+        if new in done or not ir.nodes[old].named or ir.nodes[new].named:
+            continue
+        ir.nodes = {m: n for m, n in ir.nodes.items() if m != old}
+        _rename(ir, new, old)
+        repl = {k: (old if v == new else v) for k, v in repl.items() if k != old}
+        done.add(old)
 
 
 def _rename(ir: IR, old: str, new: str) -> None:
     items = []
     for m, n in ir.nodes.items():
-        if m == new:
-            continue
         n.args = tuple(new if a == old else a for a in n.args)
         items.append((new if m == old else m, n))
     ir.nodes = dict(items)
@@ -405,8 +431,10 @@ class Stmt:
     batched: bool
     fresh: bool = True  # the value is a new array nobody else holds (may be updated in place)
     bin: tuple | None = None  # (op, a, b, a_index, b_index) for element-wise binaries
+    un: str | None = None  # for element-wise unaries: the template writing into its operand
     target: str = ""
-    aug: str | None = None  # in-place text, when chosen
+    aug: tuple | None = None  # in-place form, when chosen
+    inline: bool = False  # written into its single reader instead of a line of its own
 
 
 @dataclass
@@ -582,7 +610,9 @@ class Lowerer:
         core = "-1" if len(CORE[fa]) == 1 else "(-2, -1)"
         if op in UNARY:
             t = UNARY[op]
-            return Stmt(k, [a], lambda r: t.format(a=r(a)), n.form, bo)
+            if op == "sigmoid":
+                self.helpers.add("_sigmoid")
+            return Stmt(k, [a], lambda r: t.format(a=r(a)), n.form, bo, un=UNARY_OUT.get(op))
         if op in ("sum", "mean"):
             if fa == "S":
                 return Stmt(k, [a], lambda r: r(a), "S", bo, fresh=False)
@@ -745,7 +775,21 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
     # in place: an element-wise result overwrites a fresh operand nobody reads later
     root: dict[Key, Key] = {s.key: s.key for s in stmts}
     for s in stmts:
-        if s.bin is None or not s.fresh or (s.form == "S" and not s.batched):
+        if s.un and s.form != "S":
+            a = s.deps[0]
+            cb = base[a][0]
+            if cb is not None and not base[a][1] and uses[cb] == 1 and cb not in out_keys \
+                    and by_key[cb].fresh and by_key[cb].form == s.form and by_key[cb].batched == s.batched:
+                c = by_key[cb]
+                if c.target.startswith("_"):
+                    old, r0 = c.target, root[cb]
+                    for t in stmts:
+                        if root[t.key] == r0 and t.target == old:
+                            t.target = s.target
+                    root[s.key] = r0
+                s.aug = ("un", s.un, None, "", a, False)
+            continue
+        if s.bin is None or not s.fresh or s.form == "S":
             continue
         op, a, b, ia, ib = s.bin
         if op == "pow":
@@ -769,6 +813,17 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
             else:
                 s.aug = ("named", op, other, oidx, cand, right)
             break
+    # a single-use anonymous scalar is written into its one reader (``S = 0.5 * np.vdot(d, d)``)
+    readers: dict[Key, list[Stmt]] = {}
+    for s in stmts:
+        for d in s.deps:
+            if base[d][0] is not None:
+                readers.setdefault(base[d][0], []).append(s)
+    for s in stmts:
+        rs = readers.get(s.key, [])
+        if s.form == "S" and s.target.startswith("_") and uses[s.key] == 1 and len(rs) == 1 \
+                and s.key not in out_keys and not rs[0].aug and s.aug is None:
+            s.inline = True
     return stmts, base
 
 
@@ -782,18 +837,29 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
             if t and lw.form(k) == "M":
                 return f"{text}.swapaxes(-1, -2)" if lw.batched(k) else f"{text}.T"
             return text
+        if by_key[b].inline:
+            return _atom(by_key[b].text(ref))
         name = by_key[b].target
         if t and by_key[b].form == "M":
             return f"{name}.swapaxes(-1, -2)" if by_key[b].batched else f"{name}.T"
         return name
 
-    # last use of each statement's buffer (by target name)
+    # where each statement's reads happen: an inlined one reads at its reader's line
+    pos: dict[Key, int] = {}
+    readers: dict[Key, Key] = {}
+    for s in stmts:
+        for d in s.deps:
+            if base[d][0] is not None:
+                readers[base[d][0]] = s.key
+    for i in range(len(stmts) - 1, -1, -1):
+        s = stmts[i]
+        pos[s.key] = pos[readers[s.key]] if s.inline else i
     last: dict[str, int] = {}
-    for i, s in enumerate(stmts):
+    for s in stmts:
         for d in s.deps:
             b = base[d][0]
-            if b is not None:
-                last[by_key[b].target] = i
+            if b is not None and not by_key[b].inline:
+                last[by_key[b].target] = max(last.get(by_key[b].target, -1), pos[s.key])
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
     params = [n for n in ir.leaves if n in ir.nodes or n in cf.wrt]
     params = [n for n in cf.leaves if n in params or n in cf.wrt] or params
@@ -804,7 +870,12 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     for sz in _size_bindings(ir, cf):
         lines.append(sz)
     for i, s in enumerate(stmts):
-        if s.aug:
+        if s.inline:
+            continue
+        if s.aug and s.aug[0] == "un":
+            call = s.aug[1].format(a=ref(s.aug[4]))
+            lines.append(call if ref(s.aug[4]) == s.target else f"{s.target} = {call}")
+        elif s.aug:
             style, op, other, oidx, cand, right = s.aug
             buf, oth = ref(cand), ref(other) + oidx
             if style == "aug" and not (right and op in ("sub", "div")):
@@ -815,26 +886,27 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
                 lines.append(call if buf == s.target else f"{s.target} = {call}")
         else:
             lines.append(f"{s.target} = {s.text(ref)}")
-        dead = sorted({by_key[base[d][0]].target for d in s.deps if base[d][0] is not None
-                       and last.get(by_key[base[d][0]].target) == i}
-                      - keep - {s.target})
+        dead = sorted({t for t, j in last.items() if j == i} - keep - {s.target})
         if dead:
             lines.append("del " + ", ".join(dead))
-    # outputs
-    def out_text(label, key, leaf):
+    returned: set = set()
+
+    def out_text(label: str, key: Key | None, leaf: str) -> str:
         if key is None:
             return f"np.zeros_like({leaf})"
         b, _, text = base[key]
         txt = ref(key)
-        if b is None or not by_key[b].fresh or (leaf and not _same_storage(lw, key, ir, leaf)):
-            if leaf:
-                lb = ir.nodes[leaf].batched if leaf in ir.nodes else False
-                kb = lw.batched(key)
-                if b is None or lb != kb or txt == leaf:
-                    return f"np.broadcast_to({txt}, {leaf}.shape).copy()" if b is not None or text != leaf \
-                        else f"{txt}.copy()"
-                return f"{txt}.copy()"
-            return f"np.array({txt})" if b is None else f"{txt}.copy()"
+        if b is None:
+            try:
+                float(text)
+                return f"np.full_like({leaf}, {text})" if leaf else f"np.array({text})"
+            except ValueError:
+                return f"np.broadcast_to({txt}, {leaf}.shape).copy()" if leaf else f"np.array({txt})"
+        if leaf and not _same_storage(lw, key, ir, leaf):
+            return f"np.broadcast_to({txt}, {leaf}.shape).copy()"
+        if not by_key[b].fresh or b in returned or by_key[b].inline:
+            return f"np.array({txt})" if by_key[b].inline else f"{txt}.copy()"
+        returned.add(b)
         return txt
 
     if cf.kind == "forward":
@@ -850,6 +922,17 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     src = header + "\n" + "".join(f"    {ln}\n" for ln in lines)
     doc = _doc(cf, ir)
     return Program(cf.name, params, src, sorted(lw.helpers), doc)
+
+
+def _atom(text: str) -> str:
+    """``text`` parenthesised unless it already is one operand (a name, call or subscript)."""
+    depth = 0
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and ch == " ":
+            return f"({text})"
+    return text
 
 
 def _same_storage(lw: Lowerer, key: Key, ir: IR, leaf: str) -> bool:
