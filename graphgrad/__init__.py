@@ -25,7 +25,7 @@ from .errors import (
     DerivationError,
     GraphgradError,
     InputError,
-    NameError_,
+    NamingError,
     ParseError,
     RenderError,
     ShapeError,
@@ -68,5 +68,5 @@ __all__ = [
     "Graph", "Var", "parse", "load", "from_networkx", "apply", "evaluate", "grad", "value_and_grad",
     "gradcheck", "GradcheckReport", "backward", "Backward", "OPS", "OpSpec",
     "GraphgradError", "ParseError", "ShapeError", "ArityError", "UnknownOpError", "CycleError",
-    "NameError_", "InputError", "SizeError", "DerivationError", "RenderError",
+    "NamingError", "InputError", "SizeError", "DerivationError", "RenderError",
 ]

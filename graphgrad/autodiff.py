@@ -18,7 +18,7 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
-from .errors import DerivationError, NameError_
+from .errors import DerivationError, NamingError
 from .graph import LEAF_OPS, Graph
 from .naming import adjoint_name, fresh_name
 from .ops import OPS
@@ -272,7 +272,7 @@ class Backward:
 def check_of(graph: Graph, of: str, scalar: bool = True) -> None:
     """Check that ``of`` names a node (and, by default, a scalar one)."""
     if of not in graph:
-        raise NameError_(f"{of!r} is not defined", node=str(of),
+        raise NamingError(f"{of!r} is not defined", node=str(of),
                          hint="of must name a node: " + ", ".join(graph.named_nodes()[-8:]))
     if scalar and not is_scalar(graph.shape(of)):
         raise DerivationError(

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import backward, check_of
-from .errors import DerivationError, GraphgradError, InputError, NameError_, ShapeError, SizeError
+from .errors import DerivationError, GraphgradError, InputError, NamingError, ShapeError, SizeError
 from .graph import Graph
 from .ops import LEAF_KINDS, OPS
 from .shapes import fmt, matrix_form, normalize
@@ -195,7 +195,7 @@ def evaluate(graph: Graph, inputs: Mapping[str, Any] | None = None, *, outputs: 
     outs = list(outputs) if outputs is not None else graph.named_nodes()
     for o in outs:
         if o not in graph:
-            raise NameError_(f"{o!r} is not defined", node=str(o),
+            raise NamingError(f"{o!r} is not defined", node=str(o),
                              hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
     needed = _needed(graph, outs)
     feed = prepare(graph, inputs, needed, sizes, dtype, allow_nonfinite)
@@ -217,7 +217,7 @@ def _wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
     ws = [wrt] if isinstance(wrt, str) else list(wrt)
     for w in ws:
         if w not in graph:
-            raise NameError_(f"wrt {w!r} is not defined", node=str(w),
+            raise NamingError(f"wrt {w!r} is not defined", node=str(w),
                              hint="wrt must name variables: " + ", ".join(graph.named_nodes()))
         if graph.op(w) in ("literal", "size"):
             raise DerivationError(f"cannot differentiate with respect to {graph.describe(w)}", node=w)
@@ -242,7 +242,7 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     for w in ws:
         like = vals[w]
         adj = vals[bw.adjoint[w]] if w in bw.adjoint else np.zeros_like(like)
-        grads[w] = _reduce_like(graph, w, adj, like, feed)
+        grads[w] = _reduce_like(graph, w, adj, like, feed, vals[of].ndim > 2)
     return external(graph, of, vals[of]), grads
 
 
@@ -262,9 +262,13 @@ def _union_order(graph: Graph, order: list[str], extra: list[str]) -> list[str]:
     return _needed(graph, order + extra)
 
 
-def _reduce_like(graph: Graph, w: str, adj: np.ndarray, like: np.ndarray, feed: Feed) -> np.ndarray:
+def _reduce_like(graph: Graph, w: str, adj: np.ndarray, like: np.ndarray, feed: Feed,
+                 of_batched: bool) -> np.ndarray:
+    # adjoint values are per sample; one without a batch axis is the same for every sample
     if adj.ndim > like.ndim:
         adj = adj.sum(axis=tuple(range(adj.ndim - like.ndim)))
+    elif of_batched and like.ndim == 2 and adj.ndim == 2 and feed.batch:
+        adj = adj * feed.batch
     if adj.shape != like.shape:
         adj = np.broadcast_to(adj, like.shape)
     adj = np.array(adj, dtype=feed.dtype)  # an owned, writable copy
@@ -387,7 +391,7 @@ def local_vjp_error(op: str, args: list[np.ndarray], rng: np.random.Generator, e
     for k in an:
         v = rng.standard_normal(feed_vals[k].shape)
 
-        def f(x):
+        def f(x, k=k):
             return float(evaluate(local, {**feed_vals, k: x}, outputs=["L"])["L"])
 
         fd = (f(feed_vals[k] + eps * v) - f(feed_vals[k] - eps * v)) / (2 * eps)

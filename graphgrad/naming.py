@@ -15,7 +15,7 @@ import keyword
 import re
 from collections.abc import Container
 
-from .errors import NameError_
+from .errors import NamingError
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _TRAILING = re.compile(r"^(.*?)(\d+)$")
@@ -33,13 +33,13 @@ BAR = "\u0304"  # combining macron: h̄
 def check_user_name(name: str, line: int | None = None, col: int | None = None) -> None:
     """Reject names users may not write: non-identifiers, keywords, ``_``-prefixed, reserved."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise NameError_(f"{name!r} is not a valid name", line=line, col=col,
+        raise NamingError(f"{name!r} is not a valid name", line=line, col=col,
                          hint="use letters, digits and _ (not first), e.g. W1 or h_out")
     if name.startswith("_"):
-        raise NameError_(f"{name!r} starts with '_', which graphgrad reserves for generated names",
+        raise NamingError(f"{name!r} starts with '_', which graphgrad reserves for generated names",
                          line=line, col=col, hint="drop the leading underscore")
     if name in RESERVED:
-        raise NameError_(f"{name!r} is a reserved word", line=line, col=col, hint="choose another name")
+        raise NamingError(f"{name!r} is a reserved word", line=line, col=col, hint="choose another name")
 
 
 def fresh_name(counter: int, taken: Container[str]) -> tuple[int, str]:

@@ -199,21 +199,21 @@ def np_unit(x: np.ndarray) -> np.ndarray:
 
 
 def np_sum_to(g: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Sum ``g`` down to ``like``'s array shape (undoing broadcasting, batch axes included)."""
-    target = like.shape
-    full = np.broadcast_shapes(g.shape, target)
-    if g.shape != full:
-        g = np.broadcast_to(g, full)
-    lead = len(full) - len(target)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, t in enumerate(target) if t == 1 and full[lead + i] != 1
-    )
-    return g.sum(axis=axes, keepdims=True).reshape(target) if axes else g
+    """Sum ``g`` over the maths axes that ``like`` has as 1 (undoing broadcasting).
+
+    Batch axes are kept: every adjoint value is per sample (one without a batch axis is the same
+    for every sample); :func:`graphgrad.grad` sums over the batch once, at the end.
+    """
+    axes = tuple(ax for ax in (-2, -1) if like.shape[ax] == 1 and g.shape[ax] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    if out.shape[-2:] != like.shape[-2:]:
+        out = np.broadcast_to(out, out.shape[:-2] + like.shape[-2:])
+    return out
 
 
 def np_expand(g: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Broadcast ``g`` up to ``like``'s shape."""
-    return np.broadcast_to(g, np.broadcast_shapes(g.shape, like.shape))
+    """Broadcast ``g`` up to ``like``'s maths shape (batch axes of ``g`` kept)."""
+    return np.broadcast_to(g, np.broadcast_shapes(g.shape, like.shape[-2:]))
 
 
 def np_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
