@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import backward, check_of
-from .errors import GraphgradError, NameError_
+from .errors import GraphgradError, NamingError
 from .evaluate import _wrt_list, prepare
 from .graph import Graph
 from .lowering import Program, build_ir, lower
@@ -100,7 +100,7 @@ class CompiledFunction:
         bset = frozenset(batched)
         for b in bset:
             if b not in self.leaves or self._ext.op(b) != "input":
-                raise NameError_(f"{b!r} is not an input of this function, so it cannot be batched",
+                raise NamingError(f"{b!r} is not an input of this function, so it cannot be batched",
                                  node=str(b), hint="batch only inputs: " + ", ".join(
                                      n for n in self.leaves if self._ext.op(n) == "input"))
         key = (bset, tuple(sorted((sizes or {}).items())))
@@ -153,7 +153,7 @@ class CompiledFunction:
         for k in inputs:
             if k not in self.leaves:
                 what = "not an input, param or const it needs" if k in self._ext else "not a declared name"
-                raise NameError_(f"unknown input {k!r}: {what}", node=str(k),
+                raise NamingError(f"unknown input {k!r}: {what}", node=str(k),
                                  hint="feed only: " + ", ".join(self.leaves))
         return prepare(self._ext, inputs, self.leaves)
 
@@ -265,7 +265,7 @@ def compile_forward(graph: Graph, outputs: Iterable[str] | None = None, *,
     outs = list(outputs) if outputs is not None else graph.named_nodes()
     for o in outs:
         if o not in graph:
-            raise NameError_(f"{o!r} is not defined", node=str(o),
+            raise NamingError(f"{o!r} is not defined", node=str(o),
                              hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
     return CompiledFunction(graph, "forward", None, [], outs, None, batched, sizes, name)
 

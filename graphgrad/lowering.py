@@ -14,7 +14,6 @@ down through linear ops, so ``Σ_b z̄_b x_bᵀ`` becomes the single GEMM ``z_ba
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +142,7 @@ def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[s
     _cse(ir)
     _dce(ir)
     _reassociate(ir)
+    _cse(ir)
     _dce(ir)
     _mark_batched(ir)
     return ir
@@ -161,11 +161,14 @@ def _mark_batched(ir: IR) -> None:
 
 
 class _Fresh:
+    """Fresh ``_tN`` names, numbered after every name the IR already has."""
+
     def __init__(self, ir: IR) -> None:
         self.ir = ir
-        self.k = 0
+        nums = [int(m[2:]) for m in ir.nodes if m.startswith("_t") and m[2:].isdigit()]
+        self.k = max(nums, default=0)
 
-    def __call__(self, prefix: str = "_c") -> str:
+    def __call__(self, prefix: str = "_t") -> str:
         while True:
             self.k += 1
             if f"{prefix}{self.k}" not in self.ir.nodes:
@@ -223,6 +226,15 @@ def _rewrite(ir: IR) -> None:
                 ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
             elif b.op == "norm" and a.op == "unit" and a.args == b.args:
                 ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
+            else:
+                # expand(c, like) ⊙ y = c y when y already has the product's shape (the adjoint of sum)
+                for e, y in ((a, n.args[1]), (b, n.args[0])):
+                    if e.op == "expand" and ir.nodes[e.args[0]].op == "literal" \
+                            and ir.nodes[y].shape == n.shape:
+                        c = ir.nodes[e.args[0]].value
+                        ir.nodes[name] = Node("id", (y,), n.shape, named=n.named) if c == 1.0 else \
+                            Node("mul", (e.args[0], y), n.shape, named=n.named)
+                        break
         elif n.op == "pow":
             a, p = (ir.nodes[x] for x in n.args)
             if a.op == "norm" and p.op == "literal" and p.value == 2.0:
@@ -259,7 +271,7 @@ def _cse(ir: IR) -> None:
         return r
 
     for t in ir.targets:
-        ir.alias[t] = final(t)
+        ir.alias[t] = final(ir.alias.get(t, t))
     # prefer a user's (or an adjoint's) name for a merged value: rename an anonymous survivor
     done: set[str] = set()
     for old in list(repl):
@@ -295,6 +307,8 @@ def _dce(ir: IR) -> None:
 
 # ---------------------------------------------------------------------------- matrix chains
 
+NOMINAL = 100  # the size assumed for a size name not bound when the code is generated
+
 
 def _dim(d: Any, sizes: dict[str, int]) -> Any:
     if isinstance(d, int):
@@ -307,13 +321,29 @@ def _reassociate(ir: IR) -> None:
 
     A factor is folded into a chain when it is a product used only there. Cost of a product of
     a p×q and a q×r factor: p·q·r multiply-adds (times B when a factor is batched). With every
-    size bound the cheapest order wins; with symbolic sizes, an order replaces the written one
-    only when it costs no more for *every* size.
+    size bound the cheapest order wins; a size not bound (code generated ahead of any call)
+    counts as ``NOMINAL``; ties keep the written order.
     """
-    uses = ir.consumers()
+    fresh = _Fresh(ir)
+    # (a b)ᵀ = bᵀ aᵀ, so that products under a transpose join chains too
+    changed = True
+    while changed:
+        changed = False
+        for name in list(ir.nodes):
+            n = ir.nodes[name]
+            if n.op == "transpose" and ir.nodes[n.args[0]].op == "matmul":
+                a, b = ir.nodes[n.args[0]].args
+                ta, tb = (_transposed(ir, fresh, x, name) for x in (a, b))
+                ir.nodes[name] = Node("matmul", (tb, ta), n.shape, named=n.named)
+                changed = True
+    _dce(ir)
+    _mark_batched(ir)
+    readers: dict[str, set[str]] = {}
+    for m, node in ir.nodes.items():
+        for a in node.args:
+            readers.setdefault(a, set()).add(ir.nodes[m].op)
     outs = {ir.alias[t] for t in ir.targets}
     bsym = sp.Symbol("B", positive=True)
-    fresh = _Fresh(ir)
     for name in list(ir.nodes):
         n = ir.nodes.get(name)
         if n is None or n.op != "matmul":
@@ -325,7 +355,8 @@ def _reassociate(ir: IR) -> None:
         while stack:
             m = stack.pop()
             node = ir.nodes[m]
-            if m != name and not (node.op == "matmul" and uses[m] == 1 and m not in outs):
+            # a product joins the chain when only products read it (it is then recomputed, or dead)
+            if m != name and not (node.op == "matmul" and readers.get(m) == {"matmul"} and m not in outs):
                 factors.append(m)
                 continue
             if m != name:
@@ -342,9 +373,17 @@ def _reassociate(ir: IR) -> None:
             continue
         # rebuild: name keeps its identity, sub-products are fresh anonymous nodes
         ir.nodes[name].args = tuple(_build(ir, t, factors, name, fresh) for t in best)
-        for m in inner:
-            uses[m] -= 1
     _mark_batched(ir)
+
+
+def _transposed(ir: IR, fresh: Any, x: str, before: str) -> str:
+    n = ir.nodes[x]
+    if n.op == "transpose":
+        return n.args[0]
+    if n.form == "S":
+        return x
+    r, c = matrix_form(n.shape)
+    return _find_or_add(ir, fresh, "transpose", (x,), normalize((c, r)), before)
 
 
 def _build(ir: IR, tree: Any, factors: list[str], before: str, fresh: Any) -> str:
@@ -354,7 +393,7 @@ def _build(ir: IR, tree: Any, factors: list[str], before: str, fresh: Any) -> st
     a = _build(ir, tree[0], factors, before, fresh)
     b = _build(ir, tree[1], factors, before, fresh)
     shape = normalize((matrix_form(ir.nodes[a].shape)[0], matrix_form(ir.nodes[b].shape)[1]))
-    name = fresh("_m")
+    name = fresh()
     _insert(ir, before, name, Node("matmul", (a, b), shape))
     return name
 
@@ -398,21 +437,16 @@ def _best_tree(dims: list, bat: list, batch: Any, original: Any) -> Any:
     """The cheapest association, or None when none beats the written one for sure."""
     if len(dims) > 7:
         return None  # Catalan growth; long chains keep their written order
-    best, best_cost = None, _cost(original, dims, bat, batch)[0]
+    def cost(t: Any) -> float:
+        c = sp.sympify(_cost(t, dims, bat, batch)[0])
+        return float(c.subs({x: NOMINAL for x in c.free_symbols}))
+
+    best, best_cost = None, cost(original)
     for t in _trees(0, len(dims) - 1):
-        c = _cost(t, dims, bat, batch)[0]
-        diff = sp.expand(sp.sympify(best_cost - c))
-        if diff != 0 and _nonneg(diff):
+        c = cost(t)
+        if c < best_cost:
             best, best_cost = t, c
     return best
-
-
-def _nonneg(expr: sp.Expr) -> bool:
-    """Whether a polynomial in positive sizes is >= 0 for all of them (all coefficients >= 0)."""
-    syms = sorted(expr.free_symbols, key=str)
-    if not syms:
-        return bool(expr >= 0)
-    return all(c >= 0 for c in sp.Poly(expr, *syms).coeffs())
 
 
 # ============================================================================ lowering
@@ -508,6 +542,8 @@ class Lowerer:
                 return ("expr", f"B * {n.value!r}", [])
             self.need_b = True
             return Stmt(k, [(name, "p")], lambda r: f"B * {r((name, 'p'))}", n.form, False)
+        if mode == "s" and n.op in ("input", "param", "const"):
+            return Stmt(k, [(name, "p")], lambda r: f"{r((name, 'p'))}.sum(axis=0)", n.form, False)
         if n.op in ("input", "param", "const"):
             return ("expr", name, [])
         if n.op == "literal":
@@ -715,6 +751,8 @@ def lower(ir: IR, cf: Any) -> Program:
         roots.append(vkey)
         outputs.append(("", vkey, ""))
         for w in cf.wrt:
+            if ir.nodes.get(w) is not None and ir.nodes[w].op not in LEAF_KINDS:
+                roots.append((w, "p"))  # an intermediate: its value gives the gradient's shape
             if w not in cf._adjoint:
                 outputs.append((w, None, w))
                 continue
@@ -764,9 +802,7 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
     # names: the node's name; the summed variant of a node also used per sample gets _sum
     for s in stmts:
         name, mode = s.key
-        s.target = name if (mode == "p" or (name, "p") not in by_key) else f"{name}_sum"
-        if s.target.startswith("_c") or s.target.startswith("_m"):
-            s.target = "_t" + s.target[2:] + s.target[1]
+        s.target = name if (mode == "p" or (name, "p") not in lw.plans) else f"{name}_sum"
     taken = {s.target for s in stmts}
     for k, name in prefer.items():
         if k in by_key and name not in taken and name not in ir.nodes:
@@ -891,19 +927,24 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
             lines.append("del " + ", ".join(dead))
     returned: set = set()
 
+    def like(leaf: str) -> str:
+        if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
+            return leaf
+        return ref((leaf, "p"))
+
     def out_text(label: str, key: Key | None, leaf: str) -> str:
         if key is None:
-            return f"np.zeros_like({leaf})"
+            return f"np.zeros_like({like(leaf)})"
         b, _, text = base[key]
         txt = ref(key)
         if b is None:
             try:
                 float(text)
-                return f"np.full_like({leaf}, {text})" if leaf else f"np.array({text})"
+                return f"np.full_like({like(leaf)}, {text})" if leaf else f"np.array({text})"
             except ValueError:
-                return f"np.broadcast_to({txt}, {leaf}.shape).copy()" if leaf else f"np.array({txt})"
+                return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()" if leaf else f"np.array({txt})"
         if leaf and not _same_storage(lw, key, ir, leaf):
-            return f"np.broadcast_to({txt}, {leaf}.shape).copy()"
+            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()"
         if not by_key[b].fresh or b in returned or by_key[b].inline:
             return f"np.array({txt})" if by_key[b].inline else f"{txt}.copy()"
         returned.add(b)
@@ -970,4 +1011,4 @@ def _doc(cf: Any, ir: IR) -> str:
     return f"{what} of {cf.of} with respect to {', '.join(cf.wrt)}"
 
 
-_ = (itertools, field)
+
