@@ -159,7 +159,10 @@ def build_graphgrad_compiled() -> Callable:
     else:
         graph = GG_EXAMPLE.read_text()
     names = list(refs.GRAD_NAMES)
-    f = compile_(graph, of="L", wrt=names)
+    try:  # graphgrad's value is per sample; reduce="sum" returns the batch-summed L, like numpy_hand
+        f = compile_(graph, of="L", wrt=names, reduce="sum")
+    except TypeError:
+        f = compile_(graph, of="L", wrt=names)
 
     def call(**kw):
         value, grads = f(**kw)

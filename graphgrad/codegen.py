@@ -39,6 +39,7 @@ def value_and_grad_L(x, w):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,6 +51,8 @@ from .evaluate import _wrt_list, prepare
 from .graph import Graph
 from .lowering import Program, build_ir, lower
 from .shapes import normalize
+
+_SIGNATURE = operator.attrgetter("shape", "dtype")
 
 __all__ = ["CompiledFunction", "compile", "compile_forward", "compile_vjp", "source"]
 
@@ -89,6 +92,8 @@ class CompiledFunction:
             needed |= self._ext.ancestors(t)
         needed |= set(wrt)
         self.leaves = [n for n in self._ext.leaves() if n in needed]
+        self._take = operator.itemgetter(*self.leaves) if len(self.leaves) > 1 else \
+            (lambda d, _n=tuple(self.leaves): tuple(d[k] for k in _n))
         self._fast: dict[tuple, Any] = {}
         self._programs: dict[tuple, Program] = {}
         self._latest: Program | None = None
@@ -128,7 +133,7 @@ class CompiledFunction:
     # ------------------------------------------------------------------ calling
     def __call__(self, **inputs: Any) -> Any:
         try:
-            key = tuple([(a.shape, a.dtype) for a in map(inputs.__getitem__, self.leaves)])
+            key = tuple(map(_SIGNATURE, self._take(inputs)))
             if len(inputs) != len(self.leaves):
                 raise KeyError
         except (KeyError, AttributeError, TypeError):
@@ -144,7 +149,7 @@ class CompiledFunction:
         for n in self.leaves:
             a = np.asarray(inputs[n])
             arrays[n] = a.astype(feed.dtype, copy=False) if a.dtype != feed.dtype else a
-        key = tuple([(a.shape, a.dtype) for a in map(arrays.__getitem__, self.leaves)])
+        key = tuple(map(_SIGNATURE, self._take(arrays)))
         fn = self._fast.get(key) or self._specialize(arrays, key)
         return fn(**arrays)
 
