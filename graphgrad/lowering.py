@@ -1,8 +1,7 @@
-"""The compiler's middle and back end: IR rewrites, then NumPy statements in storage layout.
+"""The compiler's back end: the optimised IR (:mod:`graphgrad.optimize`) as NumPy statements.
 
-:func:`build_ir` copies the needed part of an (extended) graph into a small mutable IR and
-optimises it: local rewrites, common sub-expression elimination, dead-code elimination and
-matrix-chain re-association. :func:`lower` turns it into a :class:`Program` of NumPy statements.
+:func:`lower` turns the IR into a :class:`Program`: straight-line NumPy source, in-place updates
+and ``del`` after last uses, and the function exec'd from it.
 
 Storage layout (what users feed): a scalar is a 0-d value, a vector ``[N]`` (and a row ``[1, N]``)
 a 1-D array, a matrix 2-D; a batched value has one more, leading, axis. Every IR value has a
@@ -14,16 +13,17 @@ down through linear ops, so ``Σ_b z̄_b x_bᵀ`` becomes the single GEMM ``z_ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
 from .errors import GraphgradError
-from .graph import Graph
 from .ops import LEAF_KINDS
-from .shapes import matrix_form, normalize
+from .optimize import CORE, IR, Node, build_ir, form_of
+from .shapes import matrix_form
+
+__all__ = ["Program", "build_ir", "form_of", "lower"]
 
 ELEMENTWISE_BIN = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 UFUNC = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide"}
@@ -49,7 +49,6 @@ UNARY_OUT = {
     "sqrt": "np.sqrt({a}, out={a})",
     "neg": "np.negative({a}, out={a})",
 }
-CORE = {"S": (), "V": ("r",), "R": ("c",), "M": ("r", "c")}
 HELPERS = {
     "_sigmoid": '''def _sigmoid(t, out=None):
     """σ(t) = 1 / (1 + exp(−t)), in one buffer; exp's argument is clipped so it cannot overflow."""
@@ -67,386 +66,6 @@ HELPERS = {
     return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
 ''',
 }
-
-
-def form_of(shape: tuple) -> str:
-    """``S``, ``V``, ``R`` or ``M`` for a graphgrad shape.
-
-    >>> [form_of(s) for s in [(), ("N",), (1, "N"), ("K", "N")]]
-    ['S', 'V', 'R', 'M']
-    """
-    r, c = matrix_form(normalize(shape))
-    if c == 1:
-        return "S" if r == 1 else "V"
-    return "R" if r == 1 else "M"
-
-
-# ============================================================================ the IR
-
-
-@dataclass
-class Node:
-    """One IR node: an op application (or leaf) with its shape and batched flag."""
-
-    op: str
-    args: tuple[str, ...]
-    shape: tuple
-    value: float | None = None
-    batched: bool = False
-    named: bool = False
-
-    @property
-    def form(self) -> str:
-        """The node's form (S, V, R, M)."""
-        return form_of(self.shape)
-
-
-@dataclass
-class IR:
-    """Nodes in topological order, the outputs, and what the signature binds."""
-
-    nodes: dict[str, Node]
-    targets: list[str]
-    alias: dict[str, str]  # original target name -> IR node computing it
-    batched: frozenset
-    sizes: dict[str, int]
-    leaves: list[str] = field(default_factory=list)
-
-    def consumers(self) -> dict[str, int]:
-        """Use count of each node (outputs count once)."""
-        uses = dict.fromkeys(self.nodes, 0)
-        for n in self.nodes.values():
-            for a in n.args:
-                uses[a] += 1
-        for t in self.targets:
-            uses[self.alias.get(t, t)] += 1
-        return uses
-
-
-def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[str, int]) -> IR:
-    """Copy what ``targets`` need out of ``graph``, mark batched nodes, and optimise."""
-    keep = set(targets)
-    for t in targets:
-        keep |= graph.ancestors(t)
-    nodes: dict[str, Node] = {}
-    for n in graph.topo_order():
-        if n not in keep:
-            continue
-        a = graph.attrs(n)
-        nodes[n] = Node(a["op"], tuple(a["args"]), normalize(a["shape"]), a.get("value"),
-                        named=graph.is_named(n))
-    ir = IR(nodes, list(targets), {}, batched, sizes,
-            [n for n in nodes if nodes[n].op in LEAF_KINDS or nodes[n].op == "input"])
-    _mark_batched(ir)
-    _rewrite(ir)
-    _cse(ir)
-    _dce(ir)
-    _reassociate(ir)
-    _cse(ir)
-    _dce(ir)
-    _mark_batched(ir)
-    return ir
-
-
-def _mark_batched(ir: IR) -> None:
-    for name, n in ir.nodes.items():
-        if n.op in ("input", "param", "const"):
-            n.batched = name in ir.batched
-        elif n.op in ("literal", "size"):
-            n.batched = False
-        elif n.op in ("sum_to", "expand"):
-            n.batched = ir.nodes[n.args[0]].batched
-        else:
-            n.batched = any(ir.nodes[a].batched for a in n.args)
-
-
-class _Fresh:
-    """Fresh ``_tN`` names, numbered after every name the IR already has."""
-
-    def __init__(self, ir: IR) -> None:
-        self.ir = ir
-        nums = [int(m[2:]) for m in ir.nodes if m.startswith("_t") and m[2:].isdigit()]
-        self.k = max(nums, default=0)
-
-    def __call__(self, prefix: str = "_t") -> str:
-        while True:
-            self.k += 1
-            if f"{prefix}{self.k}" not in self.ir.nodes:
-                return f"{prefix}{self.k}"
-
-
-def _insert(ir: IR, before: str, name: str, node: Node) -> None:
-    """Insert ``node`` as ``name`` just before ``before`` (keeps the dict topologically ordered)."""
-    items = list(ir.nodes.items())
-    i = next(k for k, (m, _) in enumerate(items) if m == before)
-    items.insert(i, (name, node))
-    ir.nodes = dict(items)
-
-
-def _literal(ir: IR, fresh: _Fresh, v: float, before: str) -> str:
-    for name, n in ir.nodes.items():
-        if n.op == "literal" and n.value == v:
-            if list(ir.nodes).index(name) < list(ir.nodes).index(before):
-                return name
-    name = fresh()
-    _insert(ir, before, name, Node("literal", (), (), float(v)))
-    return name
-
-
-def _find_or_add(ir: IR, fresh: _Fresh, op: str, args: tuple, shape: tuple, before: str) -> str:
-    order = list(ir.nodes)
-    for name, n in ir.nodes.items():
-        if n.op == op and n.args == args and order.index(name) < order.index(before):
-            return name
-    name = fresh()
-    _insert(ir, before, name, Node(op, args, shape))
-    return name
-
-
-def _rewrite(ir: IR) -> None:
-    """Local rewrites that make the code read (and run) like hand-written backprop."""
-    fresh = _Fresh(ir)
-    for name in list(ir.nodes):
-        n = ir.nodes[name]
-        if n.op in ("dsigmoid", "dtanh"):
-            # σ′(z) = h ⊙ (1 − h) with h = σ(z), the forward value; tanh′(z) = 1 − t ⊙ t
-            f = "sigmoid" if n.op == "dsigmoid" else "tanh"
-            h = _find_or_add(ir, fresh, f, n.args, n.shape, name)
-            one = _literal(ir, fresh, 1.0, name)
-            if f == "sigmoid":
-                omh = _find_or_add(ir, fresh, "sub", (one, h), n.shape, name)
-                ir.nodes[name] = Node("mul", (h, omh), n.shape, named=n.named)
-            else:
-                hh = _find_or_add(ir, fresh, "mul", (h, h), n.shape, name)
-                ir.nodes[name] = Node("sub", (one, hh), n.shape, named=n.named)
-        elif n.op == "mul":
-            a, b = (ir.nodes[x] for x in n.args)
-            # ‖t‖ ⊙ unit(t) = t (also at t = 0, where unit(t) = 0)
-            if a.op == "norm" and b.op == "unit" and a.args == b.args:
-                ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
-            elif b.op == "norm" and a.op == "unit" and a.args == b.args:
-                ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
-            else:
-                # expand(c, like) ⊙ y = c y when y already has the product's shape (the adjoint of sum)
-                for e, y in ((a, n.args[1]), (b, n.args[0])):
-                    if e.op == "expand" and ir.nodes[e.args[0]].op == "literal" \
-                            and ir.nodes[y].shape == n.shape:
-                        c = ir.nodes[e.args[0]].value
-                        ir.nodes[name] = Node("id", (y,), n.shape, named=n.named) if c == 1.0 else \
-                            Node("mul", (e.args[0], y), n.shape, named=n.named)
-                        break
-        elif n.op == "pow":
-            a, p = (ir.nodes[x] for x in n.args)
-            if a.op == "norm" and p.op == "literal" and p.value == 2.0:
-                ir.nodes[name] = Node("sqnorm", a.args, n.shape, named=n.named)  # ‖t‖² = tᵀt
-    _mark_batched(ir)
-
-
-def _resolve(ir: IR, name: str) -> str:
-    while ir.nodes[name].op == "id":
-        name = ir.nodes[name].args[0]
-    return name
-
-
-def _cse(ir: IR) -> None:
-    """Merge nodes computing the same (op, operands); ``id`` nodes become aliases."""
-    seen: dict[tuple, str] = {}
-    repl: dict[str, str] = {}
-    for name in list(ir.nodes):
-        n = ir.nodes[name]
-        n.args = tuple(repl.get(a, a) for a in n.args)
-        if n.op == "id":
-            repl[name] = n.args[0]
-            continue
-        if n.op in ("input", "param", "const", "size"):
-            continue
-        key = (n.op, n.args, n.value)
-        if key in seen:
-            repl[name] = seen[key]
-        else:
-            seen[key] = name
-    def final(r: str) -> str:
-        while r in repl:
-            r = repl[r]
-        return r
-
-    for t in ir.targets:
-        ir.alias[t] = final(ir.alias.get(t, t))
-    # prefer a user's (or an adjoint's) name for a merged value: rename an anonymous survivor
-    done: set[str] = set()
-    for old in list(repl):
-        new = final(old)
-        if new in done or not ir.nodes[old].named or ir.nodes[new].named:
-            continue
-        ir.nodes = {m: n for m, n in ir.nodes.items() if m != old}
-        _rename(ir, new, old)
-        repl = {k: (old if v == new else v) for k, v in repl.items() if k != old}
-        done.add(old)
-
-
-def _rename(ir: IR, old: str, new: str) -> None:
-    items = []
-    for m, n in ir.nodes.items():
-        n.args = tuple(new if a == old else a for a in n.args)
-        items.append((new if m == old else m, n))
-    ir.nodes = dict(items)
-    ir.nodes[new].named = True
-    for t, r in ir.alias.items():
-        if r == old:
-            ir.alias[t] = new
-
-
-def _dce(ir: IR) -> None:
-    live = {ir.alias[t] for t in ir.targets}
-    for name in reversed(list(ir.nodes)):
-        if name in live:
-            live.update(ir.nodes[name].args)
-    live.update(n for n in ir.leaves if n in ir.nodes)
-    ir.nodes = {m: n for m, n in ir.nodes.items() if m in live}
-
-
-# ---------------------------------------------------------------------------- matrix chains
-
-NOMINAL = 100  # the size assumed for a size name not bound when the code is generated
-
-
-def _dim(d: Any, sizes: dict[str, int]) -> Any:
-    if isinstance(d, int):
-        return d
-    return sizes.get(d, sp.Symbol(d, positive=True))
-
-
-def _reassociate(ir: IR) -> None:
-    """Re-associate products of three or more factors into the cheapest order for the shapes.
-
-    A factor is folded into a chain when it is a product used only there. Cost of a product of
-    a p×q and a q×r factor: p·q·r multiply-adds (times B when a factor is batched). With every
-    size bound the cheapest order wins; a size not bound (code generated ahead of any call)
-    counts as ``NOMINAL``; ties keep the written order.
-    """
-    fresh = _Fresh(ir)
-    # (a b)ᵀ = bᵀ aᵀ, so that products under a transpose join chains too
-    changed = True
-    while changed:
-        changed = False
-        for name in list(ir.nodes):
-            n = ir.nodes[name]
-            if n.op == "transpose" and ir.nodes[n.args[0]].op == "matmul":
-                a, b = ir.nodes[n.args[0]].args
-                ta, tb = (_transposed(ir, fresh, x, name) for x in (a, b))
-                ir.nodes[name] = Node("matmul", (tb, ta), n.shape, named=n.named)
-                changed = True
-    _dce(ir)
-    _mark_batched(ir)
-    readers: dict[str, set[str]] = {}
-    for m, node in ir.nodes.items():
-        for a in node.args:
-            readers.setdefault(a, set()).add(ir.nodes[m].op)
-    outs = {ir.alias[t] for t in ir.targets}
-    bsym = sp.Symbol("B", positive=True)
-    for name in list(ir.nodes):
-        n = ir.nodes.get(name)
-        if n is None or n.op != "matmul":
-            continue
-        # collect the chain's factors, left to right (iteratively)
-        factors: list[str] = []
-        inner: list[str] = []
-        stack = [name]
-        while stack:
-            m = stack.pop()
-            node = ir.nodes[m]
-            # a product joins the chain when only products read it (it is then recomputed, or dead)
-            if m != name and not (node.op == "matmul" and readers.get(m) == {"matmul"} and m not in outs):
-                factors.append(m)
-                continue
-            if m != name:
-                inner.append(m)
-            stack.extend(reversed(node.args))
-        if len(factors) < 3:
-            continue
-        dims = [tuple(_dim(d, ir.sizes) for d in matrix_form(ir.nodes[f].shape)) for f in factors]
-        bat = [ir.nodes[f].batched for f in factors]
-        batch = ir.sizes.get("__batch__", bsym)
-        original = _tree_of(ir, name, set(inner))
-        best = _best_tree(dims, bat, batch, original)
-        if best is None or best == original:
-            continue
-        # rebuild: name keeps its identity, sub-products are fresh anonymous nodes
-        ir.nodes[name].args = tuple(_build(ir, t, factors, name, fresh) for t in best)
-    _mark_batched(ir)
-
-
-def _transposed(ir: IR, fresh: Any, x: str, before: str) -> str:
-    n = ir.nodes[x]
-    if n.op == "transpose":
-        return n.args[0]
-    if n.form == "S":
-        return x
-    r, c = matrix_form(n.shape)
-    return _find_or_add(ir, fresh, "transpose", (x,), normalize((c, r)), before)
-
-
-def _build(ir: IR, tree: Any, factors: list[str], before: str, fresh: Any) -> str:
-    """Insert the products of ``tree`` before node ``before``; returns the node of the top."""
-    if isinstance(tree, int):
-        return factors[tree]
-    a = _build(ir, tree[0], factors, before, fresh)
-    b = _build(ir, tree[1], factors, before, fresh)
-    shape = normalize((matrix_form(ir.nodes[a].shape)[0], matrix_form(ir.nodes[b].shape)[1]))
-    name = fresh()
-    _insert(ir, before, name, Node("matmul", (a, b), shape))
-    return name
-
-
-def _tree_of(ir: IR, name: str, inner: set) -> Any:
-    """The written association of a chain as a nested pair tree of factor positions."""
-    vals: list[Any] = []
-    count = 0
-    stack: list[tuple[str, bool]] = [(name, False)]
-    while stack:
-        m, done = stack.pop()
-        if done:
-            right, left = vals.pop(), vals.pop()
-            vals.append((left, right))
-        elif m == name or m in inner:
-            a, b = ir.nodes[m].args
-            stack += [(m, True), (b, False), (a, False)]
-        else:
-            vals.append(count)
-            count += 1
-    return vals[0]
-
-
-def _trees(lo: int, hi: int) -> list:
-    """Every association of factors lo..hi (chains are at most 7 long, so the depth is bounded)."""
-    if lo == hi:
-        return [lo]
-    return [(left, right) for k in range(lo, hi) for left in _trees(lo, k) for right in _trees(k + 1, hi)]
-
-
-def _cost(tree: Any, dims: list, bat: list, batch: Any) -> tuple:
-    """(multiply-adds, rows, cols, batched) of a product tree (bounded depth)."""
-    if isinstance(tree, int):
-        return (0, dims[tree][0], dims[tree][1], bat[tree])
-    ca, ra, ka, ba = _cost(tree[0], dims, bat, batch)
-    cb, _, cc, bb = _cost(tree[1], dims, bat, batch)
-    return (ca + cb + ra * ka * cc * (batch if (ba or bb) else 1), ra, cc, ba or bb)
-
-
-def _best_tree(dims: list, bat: list, batch: Any, original: Any) -> Any:
-    """The cheapest association, or None when none beats the written one for sure."""
-    if len(dims) > 7:
-        return None  # Catalan growth; long chains keep their written order
-    def cost(t: Any) -> float:
-        c = sp.sympify(_cost(t, dims, bat, batch)[0])
-        return float(c.subs({x: NOMINAL for x in c.free_symbols}))
-
-    best, best_cost = None, cost(original)
-    for t in _trees(0, len(dims) - 1):
-        c = cost(t)
-        if c < best_cost:
-            best, best_cost = t, c
-    return best
 
 
 # ============================================================================ lowering
@@ -773,6 +392,17 @@ def lower(ir: IR, cf: Any) -> Program:
     return _emit(lw, cf, ir, stmts, refs, outputs)
 
 
+def _join(group: dict, root: dict, cb: Key, s: Stmt) -> None:
+    """Statement ``s`` updates ``cb``'s buffer in place: the buffer's statements take s's name."""
+    r0 = root[cb]
+    old = group[r0][-1].target
+    for t in group[r0]:
+        if t.target == old:
+            t.target = s.target
+    root[s.key] = r0
+    group[r0].append(s)
+
+
 def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
     """Resolve aliases, pick in-place updates and names."""
     base: dict[Key, tuple[Key | None, bool, str | None]] = {}  # key -> (stmt key, transposed, text)
@@ -810,6 +440,7 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
             taken.add(name)
     # in place: an element-wise result overwrites a fresh operand nobody reads later
     root: dict[Key, Key] = {s.key: s.key for s in stmts}
+    group: dict[Key, list[Stmt]] = {s.key: [s] for s in stmts}  # statements writing one buffer
     for s in stmts:
         if s.un and s.form != "S":
             a = s.deps[0]
@@ -818,11 +449,7 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
                     and by_key[cb].fresh and by_key[cb].form == s.form and by_key[cb].batched == s.batched:
                 c = by_key[cb]
                 if c.target.startswith("_"):
-                    old, r0 = c.target, root[cb]
-                    for t in stmts:
-                        if root[t.key] == r0 and t.target == old:
-                            t.target = s.target
-                    root[s.key] = r0
+                    _join(group, root, cb, s)
                 s.aug = ("un", s.un, None, "", a, False)
             continue
         if s.bin is None or not s.fresh or s.form == "S":
@@ -840,11 +467,7 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
             if not c.fresh or c.form != s.form or c.batched != s.batched or base[other][0] == cb:
                 continue
             if c.target.startswith("_"):  # an anonymous temporary takes the result's name
-                old, r0 = c.target, root[cb]
-                for t in stmts:
-                    if root[t.key] == r0 and t.target == old:
-                        t.target = s.target
-                root[s.key] = r0
+                _join(group, root, cb, s)
                 s.aug = ("aug", op, other, oidx, cand, right)
             else:
                 s.aug = ("named", op, other, oidx, cand, right)
@@ -896,6 +519,9 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
             b = base[d][0]
             if b is not None and not by_key[b].inline:
                 last[by_key[b].target] = max(last.get(by_key[b].target, -1), pos[s.key])
+    dies: dict[int, list[str]] = {}
+    for t, j in last.items():
+        dies.setdefault(j, []).append(t)
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
     params = [n for n in ir.leaves if n in ir.nodes or n in cf.wrt]
     params = [n for n in cf.leaves if n in params or n in cf.wrt] or params
@@ -922,7 +548,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
                 lines.append(call if buf == s.target else f"{s.target} = {call}")
         else:
             lines.append(f"{s.target} = {s.text(ref)}")
-        dead = sorted({t for t, j in last.items() if j == i} - keep - {s.target})
+        dead = sorted(set(dies.get(i, ())) - keep - {s.target})
         if dead:
             lines.append("del " + ", ".join(dead))
     returned: set = set()
