@@ -2,6 +2,7 @@
 
     python benchmarks/bench_compile.py                 # both
     python benchmarks/bench_compile.py --blocks 50     # a shorter chain
+    python benchmarks/bench_compile.py --skip-compile --versus-hand   # graphgrad vs numpy_hand
 
 For the residual MLP it times, separately: the derivation (the reverse pass,
 ``graphgrad.backward``), the compilation proper (IR rewrites, lowering, source
@@ -136,14 +137,76 @@ def chain(blocks: int) -> None:
     print(f"  compiled vs graphgrad.grad: max relative difference {err:.1e}")
 
 
+def versus_hand(sizes: list[str], rounds: int) -> None:
+    """Compiled graphgrad against numpy_hand, interleaved call by call (robust to a loaded machine).
+
+    Each round times a batch of hand-written calls, then a batch of compiled calls, in the same
+    process on the same inputs; the ratio of each round is taken and the median reported, with
+    the peak of traced (NumPy) memory of one call of each.
+    """
+    import tracemalloc
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import residual_mlp_refs as refs
+
+    g = gg.load(ROOT / "examples" / "residual_mlp.gg")
+    f = gg_compile(g, "L", NAMES, reduce="sum")
+    print("compiled graphgrad vs numpy_hand, interleaved (median over rounds)")
+    print(f"  {'size':7s} {'hand':>10s} {'graphgrad':>10s} {'ratio':>6s} {'IQR':>12s} "
+          f"{'peak hand':>10s} {'peak gg':>10s} {'mem ratio':>9s}")
+    for size in sizes:
+        v = refs.make_inputs(size)
+        L0, g0 = refs.numpy_hand(**v)
+        L1, g1 = f(**v)
+        err = max(refs.compare((float(L1), g1), (L0, g0)).values())
+        assert err < 1e-10, f"{size}: graphgrad disagrees with numpy_hand ({err:.1e})"
+        def batch(fn, calls, v=v):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn(**v)
+            return (time.perf_counter() - t0) / calls
+
+        calls = 1
+        while batch(refs.numpy_hand, calls) * calls < 0.02:
+            calls *= 2
+        hs, gs, rs = [], [], []
+        for _ in range(rounds):
+            th = batch(refs.numpy_hand, calls)
+            tg = batch(f, calls)
+            hs.append(th)
+            gs.append(tg)
+            rs.append(tg / th)
+        peaks = []
+        for fn in (refs.numpy_hand, f):
+            fn(**v)
+            tracemalloc.start()
+            out = fn(**v)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            del out
+        q1, q3 = np.percentile(rs, [25, 75])
+        print(f"  {size:7s} {np.median(hs) * 1e3:8.3f}ms {np.median(gs) * 1e3:8.3f}ms {np.median(rs):6.3f} "
+              f"{q1:5.3f}-{q3:5.3f} {peaks[0] / 2**20:8.2f}MiB {peaks[1] / 2**20:8.2f}MiB "
+              f"{peaks[1] / peaks[0]:9.2f}")
+
+
 def main(argv=None) -> int:
-    """Run the compile-time benchmarks."""
+    """Run the compile-time benchmarks (and, with --versus-hand, the interleaved comparison)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--blocks", type=int, default=200, help="residual blocks in the chain (default 200)")
+    p.add_argument("--versus-hand", nargs="*", metavar="SIZE", default=None,
+                   help="also time compiled graphgrad against numpy_hand, interleaved, at these "
+                   "sizes (none given: tiny small medium large)")
+    p.add_argument("--rounds", type=int, default=25, help="rounds of --versus-hand (default 25)")
+    p.add_argument("--skip-compile", action="store_true", help="only --versus-hand")
     args = p.parse_args(argv)
-    print(f"numpy {np.__version__}; BLAS: {blas_info()}")
-    residual_mlp()
-    chain(args.blocks)
+    print(f"numpy {np.__version__}; BLAS: {blas_info()}; load average {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs")
+    if not args.skip_compile:
+        residual_mlp()
+        chain(args.blocks)
+    if args.versus_hand is not None:
+        versus_hand(args.versus_hand or ["tiny", "small", "medium", "large"], args.rounds)
     return 0
 
 

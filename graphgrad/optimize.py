@@ -11,6 +11,7 @@ batched flag (whether it depends on an input fed with a batch axis).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +79,21 @@ class IR:
         return uses
 
 
+def upstream(graph: Graph, targets: list[str]) -> set[str]:
+    """The targets and everything they depend on (one iterative sweep)."""
+    keep: set[str] = set()
+    stack = list(targets)
+    while stack:
+        n = stack.pop()
+        if n not in keep:
+            keep.add(n)
+            stack.extend(graph.args(n))
+    return keep
+
+
 def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[str, int]) -> IR:
     """Copy what ``targets`` need out of ``graph``, mark batched nodes, and optimise."""
-    keep = set(targets)
-    for t in targets:
-        keep |= graph.ancestors(t)
+    keep = upstream(graph, targets)
     nodes: dict[str, Node] = {}
     for n in graph.topo_order():
         if n not in keep:
@@ -116,12 +127,15 @@ def _mark_batched(ir: IR) -> None:
 
 
 class _Fresh:
-    """Fresh ``_tN`` names, numbered after every name the IR already has."""
+    """Fresh ``_tN`` names, numbered after every name the IR already has; and an index of the
+    IR's nodes by (op, operands, value), so that adding a node that exists reuses it."""
 
     def __init__(self, ir: IR) -> None:
         self.ir = ir
         nums = [int(m[2:]) for m in ir.nodes if m.startswith("_t") and m[2:].isdigit()]
         self.k = max(nums, default=0)
+        self.index = {(n.op, n.args, n.value): m for m, n in ir.nodes.items()
+                      if n.op not in ("input", "param", "const", "size")}
 
     def __call__(self, prefix: str = "_t") -> str:
         while True:
@@ -130,31 +144,49 @@ class _Fresh:
                 return f"{prefix}{self.k}"
 
 
-def _insert(ir: IR, before: str, name: str, node: Node) -> None:
-    """Insert ``node`` as ``name`` just before ``before`` (keeps the dict topologically ordered)."""
-    items = list(ir.nodes.items())
-    i = next(k for k, (m, _) in enumerate(items) if m == before)
-    items.insert(i, (name, node))
-    ir.nodes = dict(items)
+def _insert(ir: IR, fresh: _Fresh, name: str, node: Node) -> None:
+    """Add ``node`` as ``name`` (at the end; :func:`_toposort` restores the order)."""
+    ir.nodes[name] = node
+    fresh.index.setdefault((node.op, node.args, node.value), name)
 
 
-def _literal(ir: IR, fresh: _Fresh, v: float, before: str) -> str:
-    for name, n in ir.nodes.items():
-        if n.op == "literal" and n.value == v:
-            if list(ir.nodes).index(name) < list(ir.nodes).index(before):
-                return name
+def _toposort(ir: IR) -> None:
+    """Reorder the nodes topologically, keeping the present order wherever it already is one."""
+    pos = {m: i for i, m in enumerate(ir.nodes)}
+    readers: dict[str, list[str]] = {}
+    missing = {}
+    for m, n in ir.nodes.items():
+        missing[m] = len(set(n.args))
+        for a in set(n.args):
+            readers.setdefault(a, []).append(m)
+    ready = [(pos[m], m) for m, k in missing.items() if k == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, m = heapq.heappop(ready)
+        order.append(m)
+        for r in readers.get(m, ()):
+            missing[r] -= 1
+            if missing[r] == 0:
+                heapq.heappush(ready, (pos[r], r))
+    ir.nodes = {m: ir.nodes[m] for m in order}
+
+
+def _literal(ir: IR, fresh: _Fresh, v: float) -> str:
+    key = ("literal", (), float(v))
+    if key in fresh.index:
+        return fresh.index[key]
     name = fresh()
-    _insert(ir, before, name, Node("literal", (), (), float(v)))
+    _insert(ir, fresh, name, Node("literal", (), (), float(v)))
     return name
 
 
-def _find_or_add(ir: IR, fresh: _Fresh, op: str, args: tuple, shape: tuple, before: str) -> str:
-    order = list(ir.nodes)
-    for name, n in ir.nodes.items():
-        if n.op == op and n.args == args and order.index(name) < order.index(before):
-            return name
+def _find_or_add(ir: IR, fresh: _Fresh, op: str, args: tuple, shape: tuple) -> str:
+    key = (op, args, None)
+    if key in fresh.index and fresh.index[key] in ir.nodes:
+        return fresh.index[key]
     name = fresh()
-    _insert(ir, before, name, Node(op, args, shape))
+    _insert(ir, fresh, name, Node(op, args, shape))
     return name
 
 
@@ -166,13 +198,14 @@ def _rewrite(ir: IR) -> None:
         if n.op in ("dsigmoid", "dtanh"):
             # σ′(z) = h ⊙ (1 − h) with h = σ(z), the forward value; tanh′(z) = 1 − t ⊙ t
             f = "sigmoid" if n.op == "dsigmoid" else "tanh"
-            h = _find_or_add(ir, fresh, f, n.args, n.shape, name)
-            one = _literal(ir, fresh, 1.0, name)
+            h = _find_or_add(ir, fresh, f, n.args, n.shape)
+            one = _literal(ir, fresh, 1.0)
             if f == "sigmoid":
-                omh = _find_or_add(ir, fresh, "sub", (one, h), n.shape, name)
+                omh = _find_or_add(ir, fresh, "sub", (one, h), n.shape)
                 ir.nodes[name] = Node("mul", (h, omh), n.shape, named=n.named)
+                fresh.index.setdefault(("mul", (h, omh), None), name)
             else:
-                hh = _find_or_add(ir, fresh, "mul", (h, h), n.shape, name)
+                hh = _find_or_add(ir, fresh, "mul", (h, h), n.shape)
                 ir.nodes[name] = Node("sub", (one, hh), n.shape, named=n.named)
         elif n.op == "mul":
             a, b = (ir.nodes[x] for x in n.args)
@@ -194,6 +227,7 @@ def _rewrite(ir: IR) -> None:
             a, p = (ir.nodes[x] for x in n.args)
             if a.op == "norm" and p.op == "literal" and p.value == 2.0:
                 ir.nodes[name] = Node("sqnorm", a.args, n.shape, named=n.named)  # ‖t‖² = tᵀt
+    _toposort(ir)
     _mark_batched(ir)
 
 
@@ -288,9 +322,10 @@ def _reassociate(ir: IR) -> None:
             n = ir.nodes[name]
             if n.op == "transpose" and ir.nodes[n.args[0]].op == "matmul":
                 a, b = ir.nodes[n.args[0]].args
-                ta, tb = (_transposed(ir, fresh, x, name) for x in (a, b))
+                ta, tb = (_transposed(ir, fresh, x) for x in (a, b))
                 ir.nodes[name] = Node("matmul", (tb, ta), n.shape, named=n.named)
                 changed = True
+    _toposort(ir)
     _dce(ir)
     _mark_batched(ir)
     readers: dict[str, set[str]] = {}
@@ -327,29 +362,30 @@ def _reassociate(ir: IR) -> None:
         if best is None or best == original:
             continue
         # rebuild: name keeps its identity, sub-products are fresh anonymous nodes
-        ir.nodes[name].args = tuple(_build(ir, t, factors, name, fresh) for t in best)
+        ir.nodes[name].args = tuple(_build(ir, t, factors, fresh) for t in best)
+    _toposort(ir)
     _mark_batched(ir)
 
 
-def _transposed(ir: IR, fresh: Any, x: str, before: str) -> str:
+def _transposed(ir: IR, fresh: Any, x: str) -> str:
     n = ir.nodes[x]
     if n.op == "transpose":
         return n.args[0]
     if n.form == "S":
         return x
     r, c = matrix_form(n.shape)
-    return _find_or_add(ir, fresh, "transpose", (x,), normalize((c, r)), before)
+    return _find_or_add(ir, fresh, "transpose", (x,), normalize((c, r)))
 
 
-def _build(ir: IR, tree: Any, factors: list[str], before: str, fresh: Any) -> str:
-    """Insert the products of ``tree`` before node ``before``; returns the node of the top."""
+def _build(ir: IR, tree: Any, factors: list[str], fresh: Any) -> str:
+    """Add the products of ``tree`` (bounded depth); returns the node of the top."""
     if isinstance(tree, int):
         return factors[tree]
-    a = _build(ir, tree[0], factors, before, fresh)
-    b = _build(ir, tree[1], factors, before, fresh)
+    a = _build(ir, tree[0], factors, fresh)
+    b = _build(ir, tree[1], factors, fresh)
     shape = normalize((matrix_form(ir.nodes[a].shape)[0], matrix_form(ir.nodes[b].shape)[1]))
     name = fresh()
-    _insert(ir, before, name, Node("matmul", (a, b), shape))
+    _insert(ir, fresh, name, Node("matmul", (a, b), shape))
     return name
 
 
