@@ -540,8 +540,10 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         elif s.aug:
             style, op, other, oidx, cand, right = s.aug
             buf, oth = ref(cand), ref(other) + oidx
-            if style == "aug" and not (right and op in ("sub", "div")):
-                lines.append(f"{s.target} {ELEMENTWISE_BIN[op]}= {oth}")
+            if not (right and op in ("sub", "div")):
+                lines.append(f"{buf} {ELEMENTWISE_BIN[op]}= {oth}")
+                if buf != s.target:
+                    lines.append(f"{s.target} = {buf}")
             else:
                 ops = f"{oth}, {buf}" if right else f"{buf}, {oth}"
                 call = f"{UFUNC[op]}({ops}, out={buf})"
