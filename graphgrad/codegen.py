@@ -92,6 +92,8 @@ class CompiledFunction:
         self.leaves = [n for n in self._ext.leaves() if n in needed]
         self._take = operator.itemgetter(*self.leaves) if len(self.leaves) > 1 else \
             (lambda d, _n=tuple(self.leaves): tuple(d[k] for k in _n))
+        self._last_key: tuple | None = None
+        self._last_fn: Any = None
         self._fast: dict[tuple, Any] = {}
         self._programs: dict[tuple, Program] = {}
         self._latest: Program | None = None
@@ -131,15 +133,19 @@ class CompiledFunction:
     # ------------------------------------------------------------------ calling
     def __call__(self, **inputs: Any) -> Any:
         try:
-            key = tuple(map(_SIGNATURE, self._take(inputs)))
+            arrays = self._take(inputs)
+            key = tuple(map(_SIGNATURE, arrays))
             if len(inputs) != len(self.leaves):
                 raise KeyError
         except (KeyError, AttributeError, TypeError):
             return self._slow_call(inputs)
+        if key == self._last_key:  # the common case: the same shapes as last time
+            return self._last_fn(*arrays)
         fn = self._fast.get(key)
         if fn is None:
             fn = self._specialize(inputs, key)
-        return fn(**inputs)
+        self._last_key, self._last_fn = key, fn
+        return fn(*arrays)
 
     def _slow_call(self, inputs: Mapping[str, Any]) -> Any:
         feed = self._check(inputs)
@@ -149,7 +155,7 @@ class CompiledFunction:
             arrays[n] = a.astype(feed.dtype, copy=False) if a.dtype != feed.dtype else a
         key = tuple(map(_SIGNATURE, self._take(arrays)))
         fn = self._fast.get(key) or self._specialize(arrays, key)
-        return fn(**arrays)
+        return fn(*self._take(arrays))
 
     def _check(self, inputs: Mapping[str, Any]):
         inputs = dict(inputs)
@@ -163,7 +169,7 @@ class CompiledFunction:
     def _specialize(self, inputs: Mapping[str, Any], key: tuple) -> Any:
         feed = self._check(inputs)
         if any(np.asarray(inputs[n]).dtype != feed.dtype for n in self.leaves):
-            return lambda **kw: self._slow_call(kw)
+            return lambda *a: self._slow_call(dict(zip(self.leaves, a)))
         sizes = dict(feed.sizes)
         if feed.batch is not None:
             sizes["__batch__"] = feed.batch
@@ -177,7 +183,7 @@ class CompiledFunction:
                 reshape_in[n] = want
         if reshape_in:
             fed = {n: tuple(feed.fed_shape[n]) for n in reshape_in}
-            fn = _reshaping(fn, reshape_in, fed, self.kind)
+            fn = _reshaping(fn, self.leaves, reshape_in, fed, self.kind)
         self._fast[key] = fn
         return fn
 
@@ -189,11 +195,14 @@ def _storage_shape(graph: Graph, n: str, matrix_shape: tuple, batched: bool) -> 
     return lead + (() if core == 0 else dims[:1] if core == 1 else dims)
 
 
-def _reshaping(fn, reshape_in: dict, fed: dict, kind: str):
-    def call(**kw):
-        for n, shape in reshape_in.items():
-            kw[n] = kw[n].reshape(shape)
-        out = fn(**kw)
+def _reshaping(fn, leaves: list[str], reshape_in: dict, fed: dict, kind: str):
+    where = [(leaves.index(n), shape) for n, shape in reshape_in.items()]
+
+    def call(*arrays):
+        arrays = list(arrays)
+        for i, shape in where:
+            arrays[i] = arrays[i].reshape(shape)
+        out = fn(*arrays)
         if kind == "forward":
             return out
         value, grads = out

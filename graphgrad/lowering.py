@@ -523,8 +523,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     for t, j in last.items():
         dies.setdefault(j, []).append(t)
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
-    params = [n for n in ir.leaves if n in ir.nodes or n in cf.wrt]
-    params = [n for n in cf.leaves if n in params or n in cf.wrt] or params
+    params = list(cf.leaves)  # in the order CompiledFunction passes them
     lines = []
     if lw.need_b:
         bsrc = next((n for n in cf.leaves if n in ir.batched), None)
