@@ -258,19 +258,29 @@ def _measure_memory(fn, inp) -> dict:
     }
 
 
-def _time_calls(fn, inp, number: int) -> float:
+def _time_calls(fn, inp, number: int) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) for ``number`` calls, GC off as in timeit."""
     import gc
 
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(number):
             fn(**inp)
-        return time.perf_counter() - t0
+        t1, c1 = time.perf_counter(), time.process_time()
+        return t1 - t0, c1 - c0
     finally:
         if gc_was:
             gc.enable()
+
+
+def _quantile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    i = p * (len(xs) - 1)
+    lo = int(i)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (i - lo)
 
 
 def _measure_time(fn, inp, repeat: int, min_time: float) -> dict:
@@ -281,23 +291,19 @@ def _measure_time(fn, inp, repeat: int, min_time: float) -> dict:
         calls += 1
     number = 1
     while True:  # calls per repeat so that one repeat lasts >= min_time
-        t = _time_calls(fn, inp, number)
+        t, _ = _time_calls(fn, inp, number)
         if t >= min_time:
             break
         number = max(number * 2, int(number * min_time / max(t, 1e-9) * 1.2))
-    times = sorted(_time_calls(fn, inp, number) / number for _ in range(repeat))
-
-    def q(p):
-        i = p * (len(times) - 1)
-        lo = int(i)
-        hi = min(lo + 1, len(times) - 1)
-        return times[lo] + (times[hi] - times[lo]) * (i - lo)
-
+    runs = [_time_calls(fn, inp, number) for _ in range(repeat)]
+    wall = [w / number for w, _ in runs]
+    cpu = [c / number for _, c in runs]
     return {
-        "median_s": q(0.5),
-        "q1_s": q(0.25),
-        "q3_s": q(0.75),
-        "min_s": times[0],
+        "median_s": _quantile(wall, 0.5),
+        "q1_s": _quantile(wall, 0.25),
+        "q3_s": _quantile(wall, 0.75),
+        "min_s": min(wall),
+        "cpu_median_s": _quantile(cpu, 0.5),
         "number": number,
         "repeat": repeat,
     }
@@ -471,6 +477,7 @@ def build_rows(results: dict, impls: list[str], sizes: list[str]) -> list[list[s
     for size in sizes:
         ref_t = results.get((REFERENCE, size, "time"), {}).get("median_s")
         ref_m = results.get((REFERENCE, size, "mem"), {}).get("peak_bytes")
+        ref_c = results.get((REFERENCE, size, "time"), {}).get("cpu_median_s")
         for impl in impls:
             t = results.get((impl, size, "time"), {})
             m = results.get((impl, size, "mem"), {})
@@ -480,6 +487,7 @@ def build_rows(results: dict, impls: list[str], sizes: list[str]) -> list[list[s
             med = t.get("median_s")
             spread = f"{(t['q3_s'] - t['q1_s']) / med * 100:.1f}%" if med else "-"
             peak = m.get("peak_bytes") if m.get("status") == "ok" else None
+            cpu = t.get("cpu_median_s")
             rows.append(
                 [
                     impl,
@@ -487,6 +495,8 @@ def build_rows(results: dict, impls: list[str], sizes: list[str]) -> list[list[s
                     _fmt_time(med),
                     spread,
                     _ratio(med, ref_t),
+                    _fmt_time(cpu),
+                    _ratio(cpu, ref_c),
                     _fmt_mem(peak),
                     _ratio(peak, ref_m, min_b=256 * 1024),
                     note,
@@ -501,16 +511,19 @@ HEADER = [
     "median",
     "IQR/med",
     "time vs numpy",
+    "CPU time",
+    "CPU vs numpy",
     "peak mem",
     "mem vs numpy",
     "note",
 ]
+LEFT = {0, 1, len(HEADER) - 1}  # left-aligned columns
 
 
 def print_table(rows, markdown: bool) -> None:
     if markdown:
         print("| " + " | ".join(HEADER) + " |")
-        print("|" + "|".join("---" if i < 2 or i == 7 else "---:" for i in range(len(HEADER))) + "|")
+        print("|" + "|".join("---" if i in LEFT else "---:" for i in range(len(HEADER))) + "|")
         for r in rows:
             print("| " + " | ".join(r) + " |")
         return
@@ -518,7 +531,7 @@ def print_table(rows, markdown: bool) -> None:
     for r in [HEADER, *rows]:
         print(
             "  ".join(
-                str(c).ljust(w) if i < 2 or i == 7 else str(c).rjust(w)
+                str(c).ljust(w) if i in LEFT else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             ).rstrip()
         )

@@ -45,13 +45,13 @@ __version__ = "0.1.0"
 _LAZY = {
     "backprop": "graphgrad.symbolic",
     "derivative": "graphgrad.symbolic",
-    "check": "graphgrad.check",
+    "check": "graphgrad.checker",
     "render": "graphgrad.printing.dot",
     "compile": "graphgrad.codegen",
-    "jacobian": "graphgrad.jacobian",
-    "vjp": "graphgrad.jacobian",
-    "jvp": "graphgrad.jacobian",
-    "cost": "graphgrad.cost",
+    "jacobian": "graphgrad.jacobians",
+    "vjp": "graphgrad.jacobians",
+    "jvp": "graphgrad.jacobians",
+    "cost": "graphgrad.costs",
     "fit": "graphgrad.optim",
     "optim": "graphgrad.optim",
 }
@@ -60,7 +60,9 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         mod = importlib.import_module(_LAZY[name])
-        return mod if mod.__name__.endswith("." + name) else getattr(mod, name)
+        value = mod if mod.__name__.endswith("." + name) else getattr(mod, name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
     raise AttributeError(f"module 'graphgrad' has no attribute {name!r}")
 
 

@@ -222,19 +222,6 @@ class Emitter:
         raise DerivationError(f"cannot turn the SymPy expression {e} into graphgrad ops",
                               hint="declare the op's derivative with deriv= in its OpSpec")
 
-    def rename(self, node: str, name: str) -> str:
-        """Give a node the emitter created a (generated) name."""
-        nx.relabel_nodes(self.g, {node: name}, copy=False)
-        for s in self.g.successors(name):
-            sa = self.g.nodes[s]
-            sa["args"] = tuple(name if a == node else a for a in sa["args"])
-        for k, v in list(self.index.items()):
-            if v == node:
-                self.index[k] = name
-        self.created.discard(node)
-        self.created.add(name)
-        return name
-
 
 def broadcast_or(a: Shape, b: Shape) -> Shape:
     """Broadcast shape of ``a`` and ``b`` (``b`` when they do not broadcast)."""
@@ -301,6 +288,7 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
                         adjoint_of=of)
     bw = Backward(graph, of, ext, seed=seed_node)
     pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, seed_node)]}
+    owners: dict[str, str] = {}  # emitted adjoint total -> the variable it is named after
     for node in reversed(graph.topo_order()):
         contribs = pending.pop(node, None)
         if contribs is None:
@@ -308,21 +296,11 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
         total = contribs[0][1]
         for _, c in contribs[1:]:
             total = b.add(total, c)
-        owner = ext.attrs(total).get("adjoint_of") if total in b.created else node
-        if owner is None or (owner != node and graph.is_named(node) and not graph.is_named(owner)):
+        if total in b.created:
             # name the adjoint after its variable: h_bar (a named variable wins over a sub-expression)
-            old = total
-            total = b.rename(total, adjoint_name(node, ext.nx))
-            a = ext.attrs(total)
-            a["anon"] = not graph.is_named(node)
-            a["adjoint_of"] = node
-            for v, n in bw.adjoint.items():
-                if n == old:
-                    bw.adjoint[v] = total
-            for lst in (contribs, *bw.contributions.values(), *pending.values()):
-                for i, (cons, c) in enumerate(lst):
-                    if c == old:
-                        lst[i] = (cons, total)
+            owner = owners.get(total)
+            if owner is None or (graph.is_named(node) and not graph.is_named(owner)):
+                owners[total] = node
         bw.adjoint[node] = total
         bw.order.append(node)
         bw.contributions[node] = [(c, n) for c, n in contribs if c is not None]
@@ -336,6 +314,25 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
             if c is None or graph.op(arg) in ("literal", "size"):
                 continue
             pending.setdefault(arg, []).append((node, c))
+    _name_adjoints(bw, owners)
     ext._invalidate()
     graph.cache[key] = bw
     return bw
+
+
+def _name_adjoints(bw: Backward, owners: dict[str, str]) -> None:
+    """Rename each emitted adjoint total after its variable, in one pass (linear in the graph)."""
+    g = bw.graph.nx
+    taken = set(g)
+    mapping = {}
+    for node, var in owners.items():
+        mapping[node] = name = adjoint_name(var, taken)
+        taken.add(name)
+    nx.relabel_nodes(g, mapping, copy=False)
+    for node, var in owners.items():
+        new = mapping[node]
+        g.nodes[new].update(anon=not bw.forward.is_named(var), adjoint_of=var)
+        for s in g.successors(new):
+            g.nodes[s]["args"] = tuple(mapping.get(a, a) for a in g.nodes[s]["args"])
+    bw.adjoint = {v: mapping.get(n, n) for v, n in bw.adjoint.items()}
+    bw.contributions = {v: [(c, mapping.get(n, n)) for c, n in lst] for v, lst in bw.contributions.items()}

@@ -2,6 +2,7 @@
 
 * Sub-expression nodes: ``_t1``, ``_t2``, ... (users cannot write names that start with ``_``).
 * Adjoint nodes: ``h_bar`` for the adjoint of ``h`` (``_t3_bar`` for a sub-expression).
+* Tangent leaves (forward mode): ``x_dot`` for the tangent of ``x``.
 * Display: trailing digits become subscripts (``W1`` -> ``W₁``, LaTeX ``W_{1}``) and adjoints
   get a bar (``h̄``, ``\\bar{h}``).
 
@@ -58,6 +59,16 @@ def adjoint_name(node: str, taken: Container[str]) -> str:
     while name in taken:
         k += 1
         name = f"{node}_bar{k}"
+    return name
+
+
+def tangent_name(node: str, taken: Container[str]) -> str:
+    """IR name of the tangent leaf of ``node`` (forward mode): ``x_dot`` (``x_dot2``... if taken)."""
+    name = f"{node}_dot"
+    k = 1
+    while name in taken:
+        k += 1
+        name = f"{node}_dot{k}"
     return name
 
 

@@ -21,6 +21,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -189,13 +190,13 @@ def np_dsigmoid(x: np.ndarray) -> np.ndarray:
 
 def np_norm(x: np.ndarray) -> np.ndarray:
     """Euclidean (Frobenius) norm over the two maths axes, kept as a 1 x 1."""
-    return np.sqrt(np.sum(x * x, axis=REDUCE, keepdims=True))
+    return np.sqrt(np.add.reduce(x * x, axis=REDUCE, keepdims=True))
 
 
 def np_unit(x: np.ndarray) -> np.ndarray:
     """x / ‖x‖, with the subgradient 0 at x = 0."""
     n = np_norm(x)
-    return np.divide(x, n, out=np.zeros(np.broadcast_shapes(x.shape, n.shape), x.dtype), where=n > 0)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
 
 
 def np_sum_to(g: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -314,12 +315,18 @@ def vjp_elementwise(b, out, g, x):
     """VJP of an element-wise unary op: g ⊙ f'(x)."""
     spec = OPS[b.op_of(out)]
     d = spec.deriv(b, out, x) if spec.deriv is not None else b.from_sympy_scalar(
-        sp.diff(spec.sympy(_T), _T), {_T: x}
+        sympy_derivative(spec.name), {_T: x}
     )
     return (None,) if d is None else (b.mul(g, d),)
 
 
 _T = sp.Symbol("t", real=True)
+
+
+@functools.lru_cache(maxsize=None)
+def sympy_derivative(name: str) -> sp.Expr:
+    """f'(t) of element-wise op ``name``, by ``sympy.diff`` of its scalar formula (in t)."""
+    return sp.diff(OPS[name].sympy(_T), _T)
 
 
 # ----------------------------------------------------------------------------- the table

@@ -27,10 +27,13 @@ SHAPES = {
 }
 
 
-def cases():
+def _cases():
     for name, spec in OPS.items():
         for shapes in SHAPES.get(name, UNARY if spec.arity == 1 else BINARY_EW):
             yield pytest.param(name, shapes, id=f"{name}-{'-'.join(map(str, shapes))}")
+
+
+CASES = list(_cases())
 
 
 def sample(spec, shape, rng, dtype=np.float64):
@@ -59,7 +62,7 @@ def build(name, shapes, rng, dtype=np.float64):
     return g, out, vals
 
 
-@pytest.mark.parametrize("name,shapes", cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 def test_shape_rule_matches_kernel(name, shapes):
     rng = np.random.default_rng(1)
     g, out, vals = build(name, shapes, rng)
@@ -67,7 +70,7 @@ def test_shape_rule_matches_kernel(name, shapes):
     assert value.shape == tuple(out.shape)
 
 
-@pytest.mark.parametrize("name,shapes", cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_vjp_matches_central_differences(name, shapes, dtype):
     rng = np.random.default_rng(2)
@@ -90,7 +93,7 @@ def test_vjp_matches_central_differences(name, shapes, dtype):
         assert np.isclose(an, fd, **tol), f"{name} d/d{w}: analytic {an} vs central difference {fd}"
 
 
-@pytest.mark.parametrize("name,shapes", cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 def test_kernel_and_vjp_match_sympy(name, shapes):
     """Kernel vs SymPy's forward form, and every adjoint entry vs sympy.diff of sum(G ⊙ f(A))."""
     spec = OPS[name]
