@@ -130,6 +130,20 @@ class CompiledFunction:
         prog = self._latest or self.program(*self._default[:1], dict(self._default[1]))
         return prog.module(model)
 
+    def specialize(self, **example: Any) -> Any:
+        """The generated function for ``example``'s signature, called with no checks at all.
+
+        For hot loops: ``step = f.specialize(**inputs)`` checks ``inputs`` once, like a call
+        does; ``step(**inputs)`` (keywords, or positionally in the order of :attr:`leaves`) then
+        runs the generated code alone. Feed it arrays of the same shapes and dtype (vectors 1-D,
+        as in :attr:`source`); anything else is not checked.
+        """
+        feed = self._check(example)
+        sizes = dict(feed.sizes)
+        if feed.batch is not None:
+            sizes["__batch__"] = feed.batch
+        return self.program(feed.batched, sizes).function()
+
     # ------------------------------------------------------------------ calling
     def __call__(self, **inputs: Any) -> Any:
         try:

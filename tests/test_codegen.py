@@ -74,6 +74,16 @@ def test_results_are_bitwise_stable_and_inputs_untouched(mlp):
     assert not np.shares_memory(g2["x"], g3["x"])
 
 
+def test_specialize_gives_the_unchecked_generated_function(mlp):
+    v = residual_values(4, 3, B=2, seed=6)
+    f = compile(mlp, "L", ALL, reduce="sum")
+    step = f.specialize(**v)
+    L1, g1 = step(**v)
+    L2, g2 = f(**v)
+    assert L1 == L2 and all(np.array_equal(g1[k], g2[k]) for k in ALL)
+    assert step.__name__ == "value_and_grad_L"
+
+
 def test_column_fed_vector_and_lists(mlp):
     v = residual_values(3, 2, seed=4)
     f = compile(mlp, "L", ["x", "b1"])
