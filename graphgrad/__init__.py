@@ -48,6 +48,8 @@ _LAZY = {
     "check": "graphgrad.checker",
     "render": "graphgrad.printing.dot",
     "compile": "graphgrad.codegen",
+    "compile_forward": "graphgrad.codegen",
+    "compile_vjp": "graphgrad.codegen",
     "jacobian": "graphgrad.jacobians",
     "vjp": "graphgrad.jacobians",
     "jvp": "graphgrad.jacobians",

@@ -323,7 +323,7 @@ def vjp_elementwise(b, out, g, x):
 _T = sp.Symbol("t", real=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sympy_derivative(name: str) -> sp.Expr:
     """f'(t) of element-wise op ``name``, by ``sympy.diff`` of its scalar formula (in t)."""
     return sp.diff(OPS[name].sympy(_T), _T)
