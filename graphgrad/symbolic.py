@@ -297,7 +297,7 @@ class Converter:
         return e.doit(deep=False) if self.fold else e
 
     def reduce(self, e: sp.Basic, shape: Shape, to: Shape) -> sp.Basic:
-        """``e`` of ``shape`` summed down to ``to`` (neither a scalar), with ones vectors (𝟙ᵀ g, g 𝟙)."""
+        """``e`` of ``shape`` summed down to ``to`` (not a scalar), with ones vectors (𝟙ᵀ g, g 𝟙)."""
         (gr, gc), (lr, lc) = matrix_form(shape), matrix_form(to)
         if lr == 1 and gr != 1:
             e = MatMul(OneMatrix(1, _dim(gr)), e)
