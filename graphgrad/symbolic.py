@@ -9,7 +9,8 @@ Where the maths comes from: the reverse sweep below runs the op table's own ``vj
 :class:`graphgrad.autodiff.Emitter` (the evaluator's rules, not a second set), except that each
 user-named node's adjoint enters its operands' rules as a *symbol* (``h̄``). Anonymous
 sub-expression nodes are folded into their named consumer's equation. Each IR node then becomes a
-SymPy matrix expression: ``MatrixSymbol`` for vectors (N x 1) and matrices, ``Symbol`` for scalars
+SymPy matrix expression, by its op's ``matrix`` form in the op table (:class:`Converter` supplies the
+helpers it builds with): ``MatrixSymbol`` for vectors (N x 1) and matrices, ``Symbol`` for scalars
 and size names, ``MatMul``/``Transpose``/``HadamardProduct``/``MatAdd``, and the small classes of
 this module for element-wise functions (:class:`Apply`, printed ``σ(z)``), norms (:class:`Norm`)
 and reductions. SymPy's own canonicalisation folds the trivial factors (½ · 2 = 1,
@@ -210,7 +211,16 @@ class Converter:
     """Turns IR nodes into SymPy expressions, memoised; ``symbols`` pins nodes to symbols.
 
     A node not pinned is converted from its op and its operands (iteratively, operands first), so
-    anonymous sub-expressions are inlined into whatever uses them.
+    anonymous sub-expressions are inlined into whatever uses them. Each op is written by its
+    ``matrix`` entry in :data:`graphgrad.ops.OPS`, called as ``matrix(converter, args, shapes,
+    out)``; the methods below are the helpers those entries build with. With ``fold=False`` they
+    keep the trivial factors SymPy would fold (½ · 2, ‖u‖ / ‖u‖).
+
+    >>> import graphgrad as gg
+    >>> c = Converter(gg.parse("input x[N]\\nparam W[K, N]\\nh = sigmoid(W @ x)"))
+    >>> from graphgrad.printing.text import to_text
+    >>> print(to_text(c("h")))
+    σ(W x)
     """
 
     def __init__(self, graph: Graph, symbols: Mapping[str, sp.Basic] | None = None, fold: bool = True) -> None:
@@ -286,91 +296,63 @@ class Converter:
             e = MatMul(e, OneMatrix(1, C))
         return e.doit(deep=False) if self.fold else e
 
-    def _op(self, op: str, args: list, shapes: list[Shape], out: Shape) -> sp.Basic:
-        fold = self.fold
-        if op == "id":
-            return args[0]
-        if op in ("add", "sub"):
-            a, b = (self.bcast(x, s, out) for x, s in zip(args, shapes))
-            return self.add(a, self.neg(b) if op == "sub" else b)
-        if op == "mul":
-            a, b = args
-            if not is_matrix(a) or not is_matrix(b):
-                return self.mul(a, b)
-            for x, y in ((a, b), (b, a)):
-                c = _ones_coeff(x)
-                if c is not None and x.shape == y.shape:
-                    return self.mul(c, y)
-            return hadamard(*(self.bcast(x, s, out) for x, s in zip(args, shapes)), fold=fold)
-        if op == "div":
-            a, b = args
-            if not is_matrix(b):
-                return self.mul(a, b**-1 if fold else sp.Pow(b, -1, evaluate=False))
-            inv = HadamardPower(self.bcast(b, shapes[1], out), -1)
-            if not is_matrix(a):
-                return self.mul(a, inv)
-            return hadamard(self.bcast(a, shapes[0], out), inv, fold=fold)
-        if op == "neg":
-            return self.neg(args[0])
-        if op == "pow":
-            a, p = args
-            if p == 1:
-                return a
-            if not is_matrix(a):
-                return a**p if fold else sp.Pow(a, p, evaluate=False)
+    def reduce(self, e: sp.Basic, shape: Shape, to: Shape) -> sp.Basic:
+        """``e`` of ``shape`` summed down to ``to`` (not a scalar), with ones vectors (𝟙ᵀ g, g 𝟙)."""
+        (gr, gc), (lr, lc) = matrix_form(shape), matrix_form(to)
+        if lr == 1 and gr != 1:
+            e = MatMul(OneMatrix(1, _dim(gr)), e)
+        if lc == 1 and gc != 1:
+            e = MatMul(e, OneMatrix(_dim(gc), 1))
+        return e.doit(deep=False) if self.fold else e
+
+    def power(self, a: sp.Basic, p: sp.Basic) -> sp.Basic:
+        """a^p: element-wise (``HadamardPower``) for a matrix."""
+        if is_matrix(a):
             return HadamardPower(a, p)
-        if op == "matmul":
-            a, b = args
-            if not is_matrix(a) or not is_matrix(b):
-                return self.mul(a, b)
-            prod = MatMul(a, b).doit(deep=False) if fold else MatMul(a, b)
-            return Inner(prod) if is_scalar(out) else prod
-        if op == "transpose":
-            a = args[0]
-            return a if not is_matrix(a) else (a.T if fold else Transpose(a))
-        if op == "norm":
-            a = args[0]
-            return sp.Abs(a) if not is_matrix(a) else Norm(a)
-        if op == "unit":
-            a = args[0]
-            if not is_matrix(a):
-                return sp.sign(a)
-            return self.mul(Norm(a) ** -1 if fold else sp.Pow(Norm(a), -1, evaluate=False), a)
-        if op == "dot":
-            a, b = args
-            if not is_matrix(a) or not is_matrix(b):
-                return self.mul(a, b)
-            return Inner(MatMul(a.T if fold else Transpose(a), b))
-        if op in ("sum", "mean"):
-            a = args[0]
-            if not is_matrix(a):
-                return a
-            R, C = a.shape
-            c = _ones_coeff(a)
-            total = c * R * C if c is not None else Total(a)
-            return total if op == "sum" else self.mul(total, (R * C) ** -1)
-        if op == "sum_to":
-            g, _ = args
-            full = out if is_scalar(shapes[0]) else shapes[0]
-            if not is_matrix(g):
-                return self.bcast(g, (), out)
-            if is_scalar(out):
-                c = _ones_coeff(g)
-                R, C = g.shape
-                return c * R * C if c is not None else Total(g)
-            (gr, gc), (lr, lc) = matrix_form(full), matrix_form(out)
-            if lr == 1 and gr != 1:
-                g = MatMul(OneMatrix(1, _dim(gr)), g)
-            if lc == 1 and gc != 1:
-                g = MatMul(g, OneMatrix(_dim(gc), 1))
-            return g.doit(deep=False) if fold else g
-        if op == "expand":
-            return self.bcast(args[0], shapes[0], out)
-        spec = OPS[op]
-        if spec.elementwise and spec.arity == 1:
-            a = args[0]
-            return Apply(op, a) if is_matrix(a) else ScalarApply(op, a)
-        raise DerivationError(f"no SymPy form for op {op!r}", hint="add a case to graphgrad.symbolic.Converter")
+        return a**p if self.fold else sp.Pow(a, p, evaluate=False)
+
+    def matmul(self, a: sp.Basic, b: sp.Basic, fold: bool | None = None) -> sp.Basic:
+        """The matrix product a b (canonicalised when folding; ``fold`` overrides the converter's)."""
+        fold = self.fold if fold is None else fold
+        return MatMul(a, b).doit(deep=False) if fold else MatMul(a, b)
+
+    def transpose(self, a: sp.Basic) -> sp.Basic:
+        """aᵀ (a scalar is its own transpose)."""
+        if not is_matrix(a):
+            return a
+        return a.T if self.fold else Transpose(a)
+
+    def hadamard(self, *factors: MatrixExpr) -> MatrixExpr:
+        """Element-wise product, scalar coefficients out front when folding (see :func:`hadamard`)."""
+        return hadamard(*factors, fold=self.fold)
+
+    def total(self, a: MatrixExpr) -> sp.Expr:
+        """The sum of all elements of a matrix expression: ``c R C`` for c 𝟙, else ``sum(a)``."""
+        c = _ones_coeff(a)
+        R, C = a.shape
+        return c * R * C if c is not None else Total(a)
+
+    @staticmethod
+    def norm(a: MatrixExpr) -> sp.Expr:
+        """‖a‖ of a matrix expression."""
+        return Norm(a)
+
+    @staticmethod
+    def inner(a: MatrixExpr) -> sp.Expr:
+        """A 1 x 1 matrix expression used as a scalar."""
+        return Inner(a)
+
+    @staticmethod
+    def apply(op: str, a: sp.Basic) -> sp.Basic:
+        """Element-wise op ``op`` of the table applied to ``a``: prints ``σ(z)``."""
+        return Apply(op, a) if is_matrix(a) else ScalarApply(op, a)
+
+    is_matrix = staticmethod(is_matrix)
+    ones_coeff = staticmethod(_ones_coeff)
+
+    def _op(self, op: str, args: list, shapes: list[Shape], out: Shape) -> sp.Basic:
+        """The op's matrix form, from its entry in the op table (``OpSpec.matrix``)."""
+        return OPS[op].matrix(self, args, shapes, out)
 
 
 # ============================================================================= the reverse sweep
