@@ -13,59 +13,101 @@ down through linear ops, so ``Σ_b z̄_b x_bᵀ`` becomes the single GEMM ``z_ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import GraphgradError
-from .ops import LEAF_KINDS
+from .ops import LEAF_KINDS, OPS, code_sqnorm
 from .optimize import CORE, IR, Node, build_ir, form_of
 from .shapes import matrix_form
 
-__all__ = ["Program", "build_ir", "form_of", "lower"]
+__all__ = ["Program", "Site", "build_ir", "form_of", "lower"]
 
-ELEMENTWISE_BIN = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
-UFUNC = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide"}
-UNARY = {
-    "sigmoid": "_sigmoid({a})",
-    "tanh": "np.tanh({a})",
-    "relu": "np.maximum({a}, 0.0)",
-    "exp": "np.exp({a})",
-    "log": "np.log({a})",
-    "sqrt": "np.sqrt({a})",
-    "neg": "-{a}",
-    "dsigmoid": "np.exp(-np.logaddexp(0.0, -{a})) * np.exp(-np.logaddexp(0.0, {a}))",
-    "dtanh": "1.0 - np.tanh({a}) ** 2",
-    "drelu": "({a} > 0).astype({a}.dtype)",
-}
-# the same ops, writing into a buffer whose old value is dead
-UNARY_OUT = {
-    "sigmoid": "_sigmoid({a}, out={a})",
-    "tanh": "np.tanh({a}, out={a})",
-    "relu": "np.maximum({a}, 0.0, out={a})",
-    "exp": "np.exp({a}, out={a})",
-    "log": "np.log({a}, out={a})",
-    "sqrt": "np.sqrt({a}, out={a})",
-    "neg": "np.negative({a}, out={a})",
-}
-HELPERS = {
-    "_sigmoid": '''def _sigmoid(t, out=None):
-    """σ(t) = 1 / (1 + exp(−t)), in one buffer; exp's argument is clipped so it cannot overflow."""
-    e = np.negative(t, out=out)
-    if e.ndim == 0:
-        return 1.0 / (1.0 + np.exp(min(e, 80.0 if e.dtype.itemsize <= 4 else 700.0)))
-    np.minimum(e, 80.0 if e.dtype.itemsize <= 4 else 700.0, out=e)
-    np.exp(e, out=e)
-    e += 1.0
-    return np.reciprocal(e, out=e)
-''',
-    "_unit": '''def _unit(a, axis):
-    """a / ‖a‖ over axis (0 where ‖a‖ = 0)."""
-    n = np.sqrt(np.sum(a * a, axis=axis, keepdims=True))
-    return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
-''',
-}
+IR_CODE: dict[str, Callable[..., str | None]] = {"sqnorm": code_sqnorm}
+"""Code of the ops :mod:`graphgrad.optimize` introduces that are not in the op table (‖t‖²)."""
+
+MATRIX_CALL = '''def _matrix_call(kernel, forms, form, *args):
+    """kernel (an op's NumPy kernel, on matrix forms) applied to storage-layout arguments."""
+    ext = {"S": (None, None), "V": (slice(None), None), "R": (None, slice(None)), "M": (slice(None),) * 2}
+    take = {"S": (0, 0), "V": (slice(None), 0), "R": (0, slice(None)), "M": (slice(None),) * 2}
+    out = kernel(*(np.asarray(a)[(Ellipsis, *ext[f])] for a, f in zip(args, forms)))
+    return out[(Ellipsis, *take[form])]
+'''
+
+_MARK = "\x00"
+
+
+def _tok(i: int, t: bool = False) -> str:
+    """Placeholder for operand ``i`` (transposed: ``t``) in a code template."""
+    return f"{_MARK}{'T' if t else ''}{i}{_MARK}"
+
+
+def _fill(template: str, spell: Callable[[int, bool], str]) -> str:
+    """The template with its placeholders replaced by the operands' spellings."""
+    parts = template.split(_MARK)
+    for j in range(1, len(parts), 2):
+        p = parts[j]
+        parts[j] = spell(int(p[1:]), True) if p.startswith("T") else spell(int(p), False)
+    return "".join(parts)
+
+
+def _is_statement(text: str) -> bool:
+    """Whether code text is a statement (``a += b``) rather than an expression."""
+    try:
+        compile(text.replace(_MARK, "_"), "<code>", "eval")
+    except SyntaxError:
+        return True
+    return False
+
+
+class Site:
+    """What an op's ``code`` entry (:attr:`graphgrad.ops.OpSpec.code`) sees of one application.
+
+    ``forms``/``batched_args``: the operands' storage forms (``S``, ``V``, ``R``, ``M``) and whether
+    each has a leading batch axis; ``form``/``batched``: the output's; ``out``: None, or the position
+    of the operand whose dead buffer the result is written into.
+
+    >>> from graphgrad.ops import OPS
+    >>> e = Site(["V"], [True], "S", True)
+    >>> OPS["sum"].code(e, ["x"], type("N", (), {"op": "sum"}))
+    'x.sum(axis=-1)'
+    """
+
+    def __init__(self, forms: list[str], batched_args: list[bool], form: str, batched: bool,
+                 out: int | None = None, aligned: list[str] | None = None) -> None:
+        self.forms, self.batched_args, self.form, self.batched = forms, batched_args, form, batched
+        self.out = out
+        self.helpers: dict[str, str] = {}
+        self.fresh = True
+        self._aligned = aligned or [""] * len(forms)
+
+    def core(self, i: int | None = None) -> tuple[str, ...]:
+        """Maths axes (``r`` rows, ``c`` columns) that operand ``i`` (None: the output) stores."""
+        return CORE[self.form if i is None else self.forms[i]]
+
+    def axes(self, i: int) -> str:
+        """Operand ``i``'s maths axes as an ``axis=`` argument (``-1`` or ``(-2, -1)``)."""
+        return "-1" if len(self.core(i)) == 1 else "(-2, -1)"
+
+    def T(self, i: int) -> str:  # noqa: N802 - the maths name
+        """Operand ``i`` transposed (a view: ``A.T``; a vector is its own transpose in storage)."""
+        return _tok(i, True)
+
+    def aligned(self, i: int) -> str:
+        """Operand ``i`` indexed so that it broadcasts against the output's storage axes."""
+        return _tok(i) + self._aligned[i]
+
+    def helper(self, name: str, source: str) -> str:
+        """Register a NumPy-only helper function the generated code calls; returns its name."""
+        self.helpers[name] = source
+        return name
+
+    def view(self) -> None:
+        """Declare that the result shares memory with an operand (it is never updated in place)."""
+        self.fresh = False
 
 
 # ============================================================================ lowering
@@ -83,10 +125,11 @@ class Stmt:
     form: str
     batched: bool
     fresh: bool = True  # the value is a new array nobody else holds (may be updated in place)
-    bin: tuple | None = None  # (op, a, b, a_index, b_index) for element-wise binaries
-    un: str | None = None  # for element-wise unaries: the template writing into its operand
+    bin: tuple | None = None  # (a, b, a_index, b_index) for element-wise binaries with an in-place form
+    un: bool = False  # an element-wise unary with a form writing into its operand
+    write: dict = field(default_factory=dict)  # operand position -> callable(ref) -> in-place text
     target: str = ""
-    aug: tuple | None = None  # in-place form, when chosen
+    aug: tuple | None = None  # in-place form, when chosen: (operand position, operand key)
     inline: bool = False  # written into its single reader instead of a line of its own
 
 
@@ -97,23 +140,37 @@ class Program:
     name: str
     params: list[str]
     source: str
-    helpers: list[str]
+    helpers: list[str]  # names of the helper functions it calls, sources in helper_source
     doc: str
+    helper_source: dict[str, str] = field(default_factory=dict)
+    kernels: dict[str, Any] = field(default_factory=dict)  # ops with no code entry: name -> kernel
     _fn: Any = None
 
     def function(self) -> Any:
         """The generated function (exec'd once)."""
         if self._fn is None:
             ns: dict[str, Any] = {"np": np}
-            code = "\n".join(HELPERS[h] for h in self.helpers) + "\n" + self.source
+            ns.update({f"_op_{k}": fn for k, fn in self.kernels.items()})
+            code = "\n".join(self.helper_source[h] for h in self.helpers) + "\n" + self.source
             exec(compile(code, f"<graphgrad {self.name}>", "exec"), ns)  # noqa: S102
             self._fn = ns[self.name]
         return self._fn
 
     def module(self, model: str = "") -> str:
-        """Standalone module text (needs only NumPy)."""
+        """Standalone module text (needs only NumPy).
+
+        Raises :class:`~graphgrad.errors.GraphgradError` when an op has no ``code`` entry: its
+        compiled form calls the op's kernel from graphgrad's op table, which a standalone module
+        cannot import.
+        """
+        if self.kernels:
+            ops = ", ".join(sorted(self.kernels))
+            raise GraphgradError(
+                f"op {ops} has no NumPy code entry, so a standalone module cannot compute it",
+                hint="give its OpSpec a code= entry (see docs/architecture.md, 'How to add an op'); "
+                     "in-process, graphgrad.compile calls the op's kernel instead")
         head = f'"""Generated by graphgrad{" from " + model if model else ""}: {self.doc}\n"""\n\n'
-        helpers = "".join("\n\n" + HELPERS[h] for h in self.helpers)
+        helpers = "".join("\n\n" + self.helper_source[h] for h in self.helpers)
         return head + "import numpy as np\n" + helpers + "\n\n" + self.source
 
 
@@ -123,7 +180,8 @@ class Lowerer:
     def __init__(self, ir: IR) -> None:
         self.ir = ir
         self.plans: dict[Key, Stmt | tuple] = {}
-        self.helpers: set[str] = set()
+        self.helpers: dict[str, str] = {}
+        self.kernels: dict[str, Any] = {}
         self.need_b = False
         self.known_p: set[Key] = set()  # per-sample values the program computes anyway
 
@@ -178,29 +236,20 @@ class Lowerer:
             return self._plan_sum(k, n)
         return self._plan_p(k, n)
 
-    def _sum_operand(self, a: str) -> Key:
-        return (a, "s")
-
     def _plan_sum(self, k: Key, n: Node) -> Stmt:
-        """Σ over the batch of a batched node, pushed through linear ops."""
+        """Σ over the batch of a batched node, pushed through ops linear in their batched operands."""
         op, args = n.op, n.args
         if (k[0], "p") in self.known_p:  # computed per sample anyway: one reduction
             return Stmt(k, [(k[0], "p")], lambda r: f"{r((k[0], 'p'))}.sum(axis=0)", n.form, False)
         nb = [self.ir.nodes[a].batched for a in args]
         s = lambda a: (a, "s")
         p = lambda a: (a, "p")
-        if op in ("add", "sub"):
-            return self._elementwise(k, n, [s(a) for a in args], False)
-        if op in ("neg", "sum", "mean", "sqnorm") and op != "sqnorm":
-            return self._unary_like(k, n, s(args[0]), False)
-        if op in ("sum_to", "expand"):
-            return self._sum_to_expand(k, n, s(args[0]), p(args[1]), False)
-        if op == "mul" and nb.count(True) == 1:
-            return self._elementwise(k, n, [s(a) if b else p(a) for a, b in zip(args, nb)], False)
-        if op == "div" and nb == [True, False]:
-            return self._elementwise(k, n, [s(args[0]), p(args[1])], False)
-        if op in ("matmul", "dot") and nb.count(True) == 1:
-            return self._matmul(k, n, [s(a) if b else p(a) for a, b in zip(args, nb)], False)
+        if op in ("add", "sub", "neg", "sum", "mean"):  # linear in every operand
+            return self._apply(k, n, [s(a) for a in args], False)
+        if op in ("sum_to", "expand"):  # linear in g; ``like`` gives only a shape
+            return self._apply(k, n, [s(args[0]), p(args[1])], False)
+        if (op in ("mul", "matmul", "dot") and nb.count(True) == 1) or (op == "div" and nb == [True, False]):
+            return self._apply(k, n, [s(a) if b else p(a) for a, b in zip(args, nb)], False)
         if op in ("matmul", "dot") and all(nb):
             st = self._contract(k, n)
             if st is not None:
@@ -225,17 +274,9 @@ class Lowerer:
         return Stmt(k, deps, lambda r: f"np.einsum('{spec}', {r(a)}, {r(b)})", n.form, False)
 
     def _plan_p(self, k: Key, n: Node) -> Stmt:
-        op, args = n.op, n.args
-        p = lambda a: (a, "p")
-        if op in ELEMENTWISE_BIN:
-            return self._elementwise(k, n, [p(a) for a in args], n.batched)
-        if op in ("matmul", "dot"):
-            return self._matmul(k, n, [p(a) for a in args], n.batched)
-        if op in ("sum_to", "expand"):
-            return self._sum_to_expand(k, n, p(args[0]), p(args[1]), n.batched)
-        return self._unary_like(k, n, p(args[0]), n.batched)
+        return self._apply(k, n, [(a, "p") for a in n.args], n.batched)
 
-    # ---------------------------------------------------------------- templates
+    # ---------------------------------------------------------------- code
     def _align(self, a: Key, out_form: str, out_batched: bool) -> str:
         """Index that broadcasts operand ``a`` into the output's storage axes."""
         fa, ba = self.form(a), self.batched(a)
@@ -250,106 +291,67 @@ class Lowerer:
             return ""
         return "[" + ", ".join(parts) + "]"
 
-    def _elementwise(self, k: Key, n: Node, deps: list[Key], bo: bool) -> Stmt:
-        fo = n.form
-        idx = [self._align(d, fo, bo) for d in deps]
-        if n.op in ELEMENTWISE_BIN:
-            sym = ELEMENTWISE_BIN[n.op]
-            a, b = deps
-            return Stmt(k, deps, lambda r: f"{r(a)}{idx[0]} {sym} {r(b)}{idx[1]}", fo, bo,
-                        bin=(n.op, a, b, idx[0], idx[1]))
-        raise GraphgradError(f"no template for {n.op}")
+    def _code(self, k: Key, n: Node) -> Callable[..., str | None]:
+        """The op's ``code`` entry; for an op without one, a call of its NumPy kernel."""
+        if n.op in IR_CODE:
+            return IR_CODE[n.op]
+        spec = OPS.get(n.op)
+        if spec is None:
+            raise GraphgradError(f"the compiler does not know op {n.op!r}", node=k[0],
+                                 hint="add it to graphgrad.ops.OPS")
+        if spec.code is not None:
+            return spec.code
+        self.kernels[n.op] = spec.numpy
+        fn = f"_op_{n.op}"
+        if spec.elementwise:  # the kernel works on the storage layout as it is
+            return lambda e, args, node: f"{fn}({', '.join(args)})"
 
-    def _unary_like(self, k: Key, n: Node, a: Key, bo: bool) -> Stmt:
-        op, fa, ba = n.op, self.form(a), self.batched(a)
-        core = "-1" if len(CORE[fa]) == 1 else "(-2, -1)"
-        if op in UNARY:
-            t = UNARY[op]
-            if op == "sigmoid":
-                self.helpers.add("_sigmoid")
-            return Stmt(k, [a], lambda r: t.format(a=r(a)), n.form, bo, un=UNARY_OUT.get(op))
-        if op in ("sum", "mean"):
-            if fa == "S":
-                return Stmt(k, [a], lambda r: r(a), "S", bo, fresh=False)
-            if ba:
-                return Stmt(k, [a], lambda r: f"{r(a)}.{op}(axis={core})", "S", bo)
-            return Stmt(k, [a], lambda r: f"np.{op}({r(a)})", "S", bo)
-        if op in ("sqnorm", "norm"):
-            if fa == "S":
-                body = (lambda r: f"{r(a)} * {r(a)}") if op == "sqnorm" else (lambda r: f"np.abs({r(a)})")
-                return Stmt(k, [a], body, "S", bo)
-            if ba:
-                spec = "bi,bi->b" if fa in "VR" else "bij,bij->b"
-                inner = lambda r: f"np.einsum('{spec}', {r(a)}, {r(a)})"
-            else:
-                inner = lambda r: f"np.vdot({r(a)}, {r(a)})"
-            if op == "sqnorm":
-                return Stmt(k, [a], inner, "S", bo)
-            return Stmt(k, [a], lambda r: f"np.sqrt({inner(r)})", "S", bo)
-        if op == "unit":
-            if fa == "S":
-                return Stmt(k, [a], lambda r: f"np.sign({r(a)})", "S", bo)
-            self.helpers.add("_unit")
-            return Stmt(k, [a], lambda r: f"_unit({r(a)}, axis={core})", n.form, bo)
-        raise GraphgradError(f"the compiler has no template for op {op!r}", node=k[0],
-                             hint="add one to graphgrad/lowering.py")
+        def code(e: Site, args: list[str], node: Node) -> str:
+            e.helper("_matrix_call", MATRIX_CALL)
+            return f"_matrix_call({fn}, {''.join(e.forms)!r}, {e.form!r}, {', '.join(args)})"
 
-    def _sum_to_expand(self, k: Key, n: Node, g: Key, like: Key, bo: bool) -> Stmt:
-        fg, fo = self.form(g), n.form
-        if n.op == "sum_to":
-            axes = [i - len(CORE[fg]) for i, ax in enumerate(CORE[fg]) if ax not in CORE[fo]]
-            if self.batched(g) and not bo:
-                axes = [0] + axes
-            if not axes:
-                return Stmt(k, [g], lambda r: r(g), fo, bo, fresh=False)
-            ax = str(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(str, axes)) + ")"
-            return Stmt(k, [g], lambda r: f"{r(g)}.sum(axis={ax})", fo, bo)
-        # expand: broadcast g up to like's form
-        idx = self._align(g, fo, bo)
-        lb = self.batched(like)
-        if bo and not lb:
-            shape = lambda r: f"{r(g)}.shape[:1] + {r(like)}.shape"
-        elif not bo and lb:
-            shape = lambda r: f"{r(like)}.shape[1:]"
-        else:
-            shape = lambda r: f"{r(like)}.shape"
-        return Stmt(k, [g, like], lambda r: f"np.broadcast_to({r(g)}{idx}, {shape(r)})", fo, bo,
-                    fresh=False)
+        return code
 
-    def _matmul(self, k: Key, n: Node, deps: list[Key], bo: bool) -> Stmt:
-        a, b = deps
-        fa, fb, fo = self.form(a), self.form(b), n.form
-        ba, bb = self.batched(a), self.batched(b)
-        if n.op == "dot":
-            fa, fb = ("R" if fa == "V" else fa), fb
-        if "S" in (fa, fb):  # a product with a 1 x 1 factor is a scaling
-            idx = [self._align(d, fo, bo) for d in deps]
-            return Stmt(k, deps, lambda r: f"{r(a)}{idx[0]} * {r(b)}{idx[1]}", fo, bo)
-        if fa == "M" and fb == "V":
-            if ba and bb:
-                return Stmt(k, deps, lambda r: f"np.einsum('bij,bj->bi', {r(a)}, {r(b)})", fo, bo)
-            if bb:
-                return Stmt(k, deps, lambda r: f"{r(b)} @ {r(a, True)}", fo, bo)  # X Aᵀ: one GEMM
-            return Stmt(k, deps, lambda r: f"{r(a)} @ {r(b)}", fo, bo)
-        if fa == "R" and fb == "M":
-            if ba and bb:
-                return Stmt(k, deps, lambda r: f"np.einsum('bj,bjk->bk', {r(a)}, {r(b)})", fo, bo)
-            return Stmt(k, deps, lambda r: f"{r(a)} @ {r(b)}", fo, bo)
-        if fa == "R" and fb == "V":
-            if ba and bb:
-                return Stmt(k, deps, lambda r: f"np.einsum('bi,bi->b', {r(a)}, {r(b)})", fo, bo)
-            if ba or not bb:
-                return Stmt(k, deps, lambda r: f"{r(a)} @ {r(b)}", fo, bo)
-            return Stmt(k, deps, lambda r: f"{r(b)} @ {r(a)}", fo, bo)
-        if fa == "V" and fb == "R":
-            if not ba and not bb:
-                return Stmt(k, deps, lambda r: f"np.outer({r(a)}, {r(b)})", fo, bo)
-            ia = "[..., :, None]"
-            ib = "[..., None, :]"
-            return Stmt(k, deps, lambda r: f"{r(a)}{ia} * {r(b)}{ib}", fo, bo)
-        if fa == "M" and fb == "M":
-            return Stmt(k, deps, lambda r: f"{r(a)} @ {r(b)}", fo, bo)
-        raise GraphgradError(f"the compiler has no matmul template for forms {fa} @ {fb}", node=k[0])
+    def _apply(self, k: Key, n: Node, deps: list[Key], bo: bool) -> Stmt:
+        """The statement computing op node ``n`` from ``deps``, from the op's ``code`` entry."""
+        code = self._code(k, n)
+        spec = OPS.get(n.op)
+        ew = spec is not None and spec.elementwise
+        forms = [self.form(d) for d in deps]
+        bat = [self.batched(d) for d in deps]
+        idx = [self._align(d, n.form, bo) for d in deps]
+        args = [_tok(i) + (idx[i] if ew else "") for i in range(len(deps))]
+
+        def site(out: int | None = None) -> Site:
+            return Site(forms, bat, n.form, bo, out, [""] * len(deps) if ew else idx)
+
+        e = site()
+        template = code(e, args, n)
+        self.helpers.update(e.helpers)
+        if not isinstance(template, str):
+            raise GraphgradError(f"op {n.op!r}'s code entry gave {template!r}, not NumPy source", node=k[0])
+
+        def spell(r: Any) -> Callable[[int, bool], str]:
+            return lambda i, t: r(deps[i], True) if t else r(deps[i])
+
+        fresh = e.fresh and template != _tok(0)
+        st = Stmt(k, deps, lambda r: _fill(template, spell(r)), n.form, bo, fresh)
+        texts = [template]
+        if ew and len(deps) in (1, 2):  # forms writing into an operand's buffer
+            for i in range(len(deps)):
+                w = site(i)
+                text = code(w, args, n)
+                if text is not None:
+                    texts.append(text)
+                    self.helpers.update(w.helpers)
+                    st.write[i] = (lambda t: lambda r: _fill(t, spell(r)))(text)
+            if len(deps) == 1:
+                st.un = bool(st.write)
+            elif st.write:
+                st.bin = (deps[0], deps[1], idx[0], idx[1])
+        # it reads only the operands its code spells (sum_to's ``like`` gives just a shape)
+        st.deps = [d for i, d in enumerate(deps) if any(_tok(i) in t or _tok(i, True) in t for t in texts)]
+        return st
 
 
 def lower(ir: IR, cf: Any) -> Program:
@@ -381,7 +383,7 @@ def lower(ir: IR, cf: Any) -> Program:
             roots.append(key)
             outputs.append((w, key, w))
     while True:  # plan; re-plan while sums discover per-sample values computed anyway
-        lw.plans, lw.helpers, lw.need_b = {}, set(), False
+        lw.plans, lw.helpers, lw.kernels, lw.need_b = {}, {}, {}, False
         order = lw.plan(roots)
         found = {k for k, p in lw.plans.items() if k[1] == "p" and isinstance(p, Stmt)}
         if found <= lw.known_p:
@@ -450,16 +452,15 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
                 c = by_key[cb]
                 if c.target.startswith("_"):
                     _join(group, root, cb, s)
-                s.aug = ("un", s.un, None, "", a, False)
+                s.aug = (0, a)
             continue
         if s.bin is None or not s.fresh or s.form == "S":
             continue
-        op, a, b, ia, ib = s.bin
-        if op == "pow":
-            continue
-        cands = [(a, b, ia, ib, False), (b, a, ib, ia, True)]
+        a, b, ia, ib = s.bin
+        cands = [(a, b, ia, ib, 0), (b, a, ib, ia, 1)]
+        cands = [c for c in cands if c[4] in s.write]
         cands.sort(key=lambda c: base[c[0]][0] is None or not by_key[base[c[0]][0]].target.startswith("_"))
-        for cand, other, idx, oidx, right in cands:
+        for cand, other, idx, _, pos in cands:
             cb = base[cand][0]
             if cb is None or base[cand][1] or idx or uses[cb] != 1 or cb in out_keys:
                 continue
@@ -468,9 +469,7 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
                 continue
             if c.target.startswith("_"):  # an anonymous temporary takes the result's name
                 _join(group, root, cb, s)
-                s.aug = ("aug", op, other, oidx, cand, right)
-            else:
-                s.aug = ("named", op, other, oidx, cand, right)
+            s.aug = (pos, cand)
             break
     # a single-use anonymous scalar is written into its one reader (``S = 0.5 * np.vdot(d, d)``)
     readers: dict[Key, list[Stmt]] = {}
@@ -533,20 +532,14 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     for i, s in enumerate(stmts):
         if s.inline:
             continue
-        if s.aug and s.aug[0] == "un":
-            call = s.aug[1].format(a=ref(s.aug[4]))
-            lines.append(call if ref(s.aug[4]) == s.target else f"{s.target} = {call}")
-        elif s.aug:
-            style, op, other, oidx, cand, right = s.aug
-            buf, oth = ref(cand), ref(other) + oidx
-            if not (right and op in ("sub", "div")):
-                lines.append(f"{buf} {ELEMENTWISE_BIN[op]}= {oth}")
+        if s.aug:  # written into the dead buffer of operand s.aug[1]
+            buf, text = ref(s.aug[1]), s.write[s.aug[0]](ref)
+            if _is_statement(text):  # an augmented assignment (buf += other)
+                lines.append(text)
                 if buf != s.target:
                     lines.append(f"{s.target} = {buf}")
             else:
-                ops = f"{oth}, {buf}" if right else f"{buf}, {oth}"
-                call = f"{UFUNC[op]}({ops}, out={buf})"
-                lines.append(call if buf == s.target else f"{s.target} = {call}")
+                lines.append(text if buf == s.target else f"{s.target} = {text}")
         else:
             lines.append(f"{s.target} = {s.text(ref)}")
         dead = sorted(set(dies.get(i, ())) - keep - {s.target})
@@ -589,7 +582,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     header = f"def {cf.name}({', '.join(params)}):"
     src = header + "\n" + "".join(f"    {ln}\n" for ln in lines)
     doc = _doc(cf, ir)
-    return Program(cf.name, params, src, sorted(lw.helpers), doc)
+    return Program(cf.name, params, src, sorted(lw.helpers), doc, dict(lw.helpers), dict(lw.kernels))
 
 
 def _atom(text: str) -> str:

@@ -22,6 +22,19 @@ Conventions
   output's; it builds the expression with ``c``'s helpers (``c.add``, ``c.hadamard``,
   ``c.matmul``, ``c.bcast``, ``c.total``, ...). Element-wise unary ops get the default
   ``c.apply(name, x)`` (printed ``σ(z)``).
+* ``code(e, args, node)``: the op as a NumPy *expression string* for the compiler
+  (:mod:`graphgrad.lowering`). ``args`` are the operands' spellings (already aligned to the
+  output's axes for element-wise ops), ``node`` the IR node (``node.op``, ``node.shape``) and ``e``
+  the lowering's view of this application (:class:`graphgrad.lowering.Site`): the operands'
+  storage forms ``e.forms`` (``S`` scalar, ``V`` column, ``R`` row, ``M`` matrix) and batch flags
+  ``e.batched_args``, the output's ``e.form``/``e.batched``, ``e.axes(i)`` (operand i's maths axes
+  as an ``axis=`` argument), ``e.T(i)`` (operand i transposed), ``e.aligned(i)``, ``e.helper(name,
+  source)`` (a NumPy-only helper function the generated code calls) and ``e.view()`` (the result
+  shares memory with an operand). When ``e.out`` is an operand's position, the code writes the
+  result into that operand's dead buffer (``np.tanh(a, out=a)`` or ``a += b``), or is ``None``
+  when the op has no such form. Element-wise unary ops whose kernel is a NumPy ufunc get the
+  default ``np.<ufunc>(a)``; an op with no ``code`` at all is compiled as a call of its ``numpy``
+  kernel (in-process only: ``graphgrad codegen`` modules must not import graphgrad).
 * ``deriv(b, out, x)`` (element-wise unary ops only): f'(x) as a node. When omitted it is derived
   by SymPy from ``sympy`` (``sympy.diff``) and turned back into ops; the VJP is then ``g * f'(x)``.
 """
@@ -83,6 +96,7 @@ class OpSpec:
     sympy: Callable[..., Any]
     vjp: Callable[..., tuple] | None = None
     matrix: Callable[..., Any] | None = None  # (c, args, shapes, out) -> SymPy matrix expression
+    code: Callable[..., str | None] | None = None  # (e, args, node) -> NumPy expression text
     elementwise: bool = False
     deriv: Callable[..., Any] | None = None
     domain: tuple[float, float] = (-2.0, 2.0)
@@ -352,6 +366,166 @@ def matrix_elementwise(name: str, c, args, shapes, out):
     return c.apply(name, args[0])
 
 
+# ----------------------------------------------------------------------------- NumPy code
+# e is the lowering's view of one application (graphgrad.lowering.Site): e.forms/e.batched_args
+# (the operands' storage forms S/V/R/M and batch flags), e.form/e.batched (the output's), e.axes(i)
+# (an operand's maths axes as an axis= argument), e.T(i), e.aligned(i), e.helper(name, source),
+# e.view(), and e.out (None, or the position of the operand whose dead buffer takes the result).
+
+SIGMOID_HELPER = '''def _sigmoid(t, out=None):
+    """σ(t) = 1 / (1 + exp(−t)), in one buffer; exp's argument is clipped so it cannot overflow."""
+    e = np.negative(t, out=out)
+    if e.ndim == 0:
+        return 1.0 / (1.0 + np.exp(min(e, 80.0 if e.dtype.itemsize <= 4 else 700.0)))
+    np.minimum(e, 80.0 if e.dtype.itemsize <= 4 else 700.0, out=e)
+    np.exp(e, out=e)
+    e += 1.0
+    return np.reciprocal(e, out=e)
+'''
+
+UNIT_HELPER = '''def _unit(a, axis):
+    """a / ‖a‖ over axis (0 where ‖a‖ = 0)."""
+    n = np.sqrt(np.sum(a * a, axis=axis, keepdims=True))
+    return np.divide(a, n, out=np.zeros_like(a), where=n > 0)
+'''
+
+
+def infix(symbol: str, ufunc: str | None, commutative: bool = False) -> Callable[..., str | None]:
+    """Code of an element-wise binary op written ``a <symbol> b``; in place ``a <symbol>= b`` (or
+    ``ufunc(a, b, out=b)`` into the right operand of a non-commutative op); ``ufunc=None``: never
+    in place.
+
+    >>> class E: out = None
+    >>> infix("-", "np.subtract")(E(), ["x", "y"], None)
+    'x - y'
+    """
+
+    def code(e, args, node):
+        a, b = args
+        if e.out is None:
+            return f"{a} {symbol} {b}"
+        if ufunc is None:
+            return None
+        if e.out == 0 or commutative:
+            return f"{args[e.out]} {symbol}= {args[1 - e.out]}"
+        return f"{ufunc}({a}, {b}, out={b})"
+
+    return code
+
+
+def call(template: str, out: str | None = None) -> Callable[..., str | None]:
+    """Code of an element-wise unary op from a template in ``{a}`` (and, writing into the operand's
+    buffer, ``out``; None: no such form).
+
+    >>> class E: out = None
+    >>> call("np.maximum({a}, 0.0)")(E(), ["z"], None)
+    'np.maximum(z, 0.0)'
+    """
+
+    def code(e, args, node):
+        t = template if e.out is None else out
+        return None if t is None else t.format(a=args[0])
+
+    return code
+
+
+def ufunc_code(name: str) -> Callable[..., str | None]:
+    """Code of an element-wise unary op whose kernel is NumPy ufunc ``np.<name>`` (the default)."""
+    return call(f"np.{name}({{a}})", f"np.{name}({{a}}, out={{a}})")
+
+
+def code_sigmoid(e, args, node):
+    e.helper("_sigmoid", SIGMOID_HELPER)
+    a = args[0]
+    return f"_sigmoid({a})" if e.out is None else f"_sigmoid({a}, out={a})"
+
+
+def code_reduce(e, args, node):
+    # sum / mean over the maths axes (a scalar is its own sum)
+    a, op = args[0], node.op
+    if e.forms[0] == "S":
+        return a
+    if e.batched_args[0]:
+        return f"{a}.{op}(axis={e.axes(0)})"
+    return f"np.{op}({a})"
+
+
+def code_sqnorm(e, args, node):
+    # ‖a‖² = aᵀa (an op of the compiler's own, made by graphgrad.optimize)
+    a = args[0]
+    if e.forms[0] == "S":
+        return f"{a} * {a}"
+    if e.batched_args[0]:
+        spec = "bi,bi->b" if e.forms[0] in "VR" else "bij,bij->b"
+        return f"np.einsum('{spec}', {a}, {a})"
+    return f"np.vdot({a}, {a})"
+
+
+def code_norm(e, args, node):
+    if e.forms[0] == "S":
+        return f"np.abs({args[0]})"
+    return f"np.sqrt({code_sqnorm(e, args, node)})"
+
+
+def code_unit(e, args, node):
+    if e.forms[0] == "S":
+        return f"np.sign({args[0]})"
+    e.helper("_unit", UNIT_HELPER)
+    return f"_unit({args[0]}, axis={e.axes(0)})"
+
+
+def code_sum_to(e, args, node):
+    # sum over the maths axes the output lacks, and over the batch when the output has none
+    g = args[0]
+    axes = [i - len(e.core(0)) for i, ax in enumerate(e.core(0)) if ax not in e.core()]
+    if e.batched_args[0] and not e.batched:
+        axes = [0] + axes
+    if not axes:
+        return g
+    ax = str(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(str, axes)) + ")"
+    return f"{g}.sum(axis={ax})"
+
+
+def code_expand(e, args, node):
+    # broadcast g up to like's form (a read-only view)
+    e.view()
+    g, like = args
+    if e.batched and not e.batched_args[1]:
+        shape = f"{g}.shape[:1] + {like}.shape"
+    elif not e.batched and e.batched_args[1]:
+        shape = f"{like}.shape[1:]"
+    else:
+        shape = f"{like}.shape"
+    return f"np.broadcast_to({e.aligned(0)}, {shape})"
+
+
+def code_matmul(e, args, node):
+    # storage layout: vectors are 1-D, so the product's spelling depends on the operand forms
+    a, b = args
+    (fa, fb), (ba, bb) = e.forms, e.batched_args
+    if node.op == "dot":
+        fa = "R" if fa == "V" else fa
+    if "S" in (fa, fb):  # a product with a 1 x 1 factor is a scaling
+        return f"{e.aligned(0)} * {e.aligned(1)}"
+    if fa == "M" and fb == "V":
+        if ba and bb:
+            return f"np.einsum('bij,bj->bi', {a}, {b})"
+        return f"{b} @ {e.T(0)}" if bb else f"{a} @ {b}"  # X Aᵀ: one GEMM
+    if fa == "R" and fb == "M":
+        return f"np.einsum('bj,bjk->bk', {a}, {b})" if ba and bb else f"{a} @ {b}"
+    if fa == "R" and fb == "V":
+        if ba and bb:
+            return f"np.einsum('bi,bi->b', {a}, {b})"
+        return f"{a} @ {b}" if ba or not bb else f"{b} @ {a}"
+    if fa == "V" and fb == "R":
+        if not ba and not bb:
+            return f"np.outer({a}, {b})"
+        return f"{a}[..., :, None] * {b}[..., None, :]"
+    if fa == "M" and fb == "M":
+        return f"{a} @ {b}"
+    raise ShapeError(f"the compiler has no matmul template for forms {fa} @ {fb}")
+
+
 # ----------------------------------------------------------------------------- VJP rules
 # b is the emitter (graphgrad.autodiff.Emitter): b.<op>(...) adds an op node, b.lit(v) a constant.
 
@@ -459,17 +633,19 @@ def table(*specs: OpSpec) -> Mapping[str, OpSpec]:
             raise ValueError(f"element-wise op {s.name!r} of arity {s.arity} needs a vjp rule")
         if s.elementwise and s.arity == 1 and s.matrix is None:
             s = dataclasses.replace(s, matrix=functools.partial(matrix_elementwise, s.name))
+        if s.elementwise and s.arity == 1 and s.code is None and isinstance(s.numpy, np.ufunc):
+            s = dataclasses.replace(s, code=ufunc_code(s.numpy.__name__))
         if s.matrix is None:
             raise ValueError(f"op {s.name!r} needs a matrix form (matrix=) for the symbolic back end")
         out[s.name] = s
     return MappingProxyType(out)
 
 
-def _unary(name, sym, kernel, *, deriv=None, matrix=None, render, domain=(-2.0, 2.0), kinks=(), public=True,
-           doc=""):
+def _unary(name, sym, kernel, *, deriv=None, matrix=None, code=None, render, domain=(-2.0, 2.0), kinks=(),
+           public=True, doc=""):
     return OpSpec(
-        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, matrix=matrix, render=render,
-        domain=domain, kinks=kinks, public=public, doc=doc,
+        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, matrix=matrix, code=code,
+        render=render, domain=domain, kinks=kinks, public=public, doc=doc,
     )
 
 
@@ -477,31 +653,38 @@ FUNC = dict(shape="ellipse", color="#dbe9f6")
 ARITH = dict(shape="circle", color="#f2f2f2")
 
 OPS: Mapping[str, OpSpec] = table(
-    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, matrix_add, elementwise=True,
+    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, matrix_add, infix("+", "np.add", True),
+           elementwise=True,
            render=Render("+", "+", "infix", 10, **ARITH), doc="element-wise sum, with broadcasting"),
-    OpSpec("sub", 2, broadcast_shape, np.subtract, lambda a, b: a - b, vjp_sub, matrix_sub, elementwise=True,
+    OpSpec("sub", 2, broadcast_shape, np.subtract, lambda a, b: a - b, vjp_sub, matrix_sub, infix("-", "np.subtract"),
+           elementwise=True,
            render=Render("−", "-", "infix", 10, **ARITH), doc="element-wise difference"),
-    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, matrix_mul, elementwise=True,
+    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, matrix_mul, infix("*", "np.multiply", True),
+           elementwise=True,
            render=Render("⊙", r"\odot", "infix", 20, **ARITH),
            doc="element-wise (Hadamard) product; a scalar times an array scales it"),
-    OpSpec("div", 2, broadcast_shape, np.divide, lambda a, b: a / b, vjp_div, matrix_div, elementwise=True,
+    OpSpec("div", 2, broadcast_shape, np.divide, lambda a, b: a / b, vjp_div, matrix_div, infix("/", "np.divide"),
+           elementwise=True,
            domain=(0.5, 2.0), render=Render("/", "/", "infix", 20, **ARITH), doc="element-wise quotient"),
-    OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul, matrix_matmul,
+    OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul, matrix_matmul, code_matmul,
            render=Render("@", "", "infix", 20, shape="box", color="#fde9c9"),
            doc="matrix product; vectors are columns, so a.T @ b is a scalar and a @ b.T an outer product"),
     OpSpec("transpose", 1, transpose_shape, lambda a: np.swapaxes(a, -1, -2), lambda a: a.T,
            vjp_transpose, lambda c, args, shapes, out: c.transpose(args[0]),
+           lambda e, args, node: e.T(0),  # the lowering makes it a view (a BLAS flag), never a copy
            render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)"),
     _unary("neg", lambda t: -t, np.negative, matrix=lambda c, args, shapes, out: c.neg(args[0]),
+           code=call("-{a}", "np.negative({a}, out={a})"),
            render=Render("−", "-", "prefix", 25, **ARITH), doc="negation (-x)"),
-    OpSpec("pow", 2, pow_shape, np.power, lambda a, p: a**p, vjp_pow, matrix_pow, elementwise=True,
+    OpSpec("pow", 2, pow_shape, np.power, lambda a, p: a**p, vjp_pow, matrix_pow, infix("**", None), elementwise=True,
            const_args=(1,), domain=(0.5, 2.0), render=Render("^", "^", "infix", 30, **ARITH),
            doc="element-wise power with a constant exponent (x**2)"),
-    _unary("sigmoid", sym_sigmoid, np_sigmoid, deriv=lambda b, out, x: b.dsigmoid(x),
+    _unary("sigmoid", sym_sigmoid, np_sigmoid, deriv=lambda b, out, x: b.dsigmoid(x), code=code_sigmoid,
            render=Render("σ", r"\sigma", **FUNC), doc="logistic sigmoid 1 / (1 + exp(-x))"),
     _unary("tanh", sp.tanh, np.tanh, render=Render("tanh", r"\tanh", **FUNC), doc="hyperbolic tangent"),
     _unary("relu", lambda t: sp.Max(t, 0), lambda x: np.maximum(x, 0), kinks=(0.0,),
-           deriv=lambda b, out, x: b.drelu(x), render=Render("relu", r"\operatorname{relu}", **FUNC),
+           deriv=lambda b, out, x: b.drelu(x),
+           code=call("np.maximum({a}, 0.0)", "np.maximum({a}, 0.0, out={a})"), render=Render("relu", r"\operatorname{relu}", **FUNC),
            doc="max(x, 0); derivative 0 at x = 0"),
     _unary("exp", sp.exp, np.exp, render=Render("exp", r"\exp", **FUNC), doc="exponential"),
     _unary("log", sp.log, np.log, domain=(0.2, 3.0), render=Render("log", r"\log", **FUNC),
@@ -510,36 +693,39 @@ OPS: Mapping[str, OpSpec] = table(
            doc="square root (x > 0)"),
     _unary("dsigmoid", lambda t: sym_sigmoid(t) * (1 - sym_sigmoid(t)), np_dsigmoid,
            deriv=lambda b, out, x: b.mul(out, b.sub(b.lit(1.0), b.mul(b.lit(2.0), b.sigmoid(x)))),
+           code=call("np.exp(-np.logaddexp(0.0, -{a})) * np.exp(-np.logaddexp(0.0, {a}))"),
            render=Render("σ′", r"\sigma'", **FUNC), doc="σ'(x) = σ(x)(1 − σ(x))"),
-    _unary("dtanh", lambda t: 1 - sp.tanh(t) ** 2, lambda x: 1 - np.tanh(x) ** 2,
+    _unary("dtanh", lambda t: 1 - sp.tanh(t) ** 2, lambda x: 1 - np.tanh(x) ** 2, code=call("1.0 - np.tanh({a}) ** 2"),
            render=Render("tanh′", r"\tanh'", **FUNC), doc="tanh'(x) = 1 − tanh(x)²"),
     _unary("drelu", lambda t: sp.Heaviside(t, 0), lambda x: (x > 0).astype(x.dtype), kinks=(0.0,),
-           deriv=lambda b, out, x: None, render=Render("relu′", r"\operatorname{relu}'", **FUNC),
+           deriv=lambda b, out, x: None, code=call("({a} > 0).astype({a}.dtype)"), render=Render("relu′", r"\operatorname{relu}'", **FUNC),
            doc="relu'(x): 1 where x > 0, else 0"),
-    OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm, matrix_norm,
+    OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm, matrix_norm, code_norm,
            render=Render("‖·‖", r"\lVert\cdot\rVert", "wrap", 100, **FUNC),
            doc="Euclidean norm of a vector, Frobenius norm of a matrix; gradient 0 at 0"),
-    OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot, matrix_dot,
+    OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot, matrix_dot, code_matmul,
            render=Render("·", r"\cdot", "call", **FUNC), doc="aᵀb of two vectors"),
     OpSpec("sum", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True),
-           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, render=Render("Σ", r"\sum", **FUNC),
+           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, code_reduce,
+           render=Render("Σ", r"\sum", **FUNC),
            doc="sum of all elements"),
     OpSpec("mean", 1, scalar_shape, lambda x: np.mean(x, axis=REDUCE, keepdims=True),
-           lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean, matrix_mean,
+           lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean, matrix_mean, code_reduce,
            render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements"),
     # --- internal ops: naming an existing node, and what the reverse pass emits
     OpSpec("id", 1, same_shape, lambda x: x, lambda x: x, lambda b, out, g, x: (g,),
-           lambda c, args, shapes, out: args[0], public=False,
+           lambda c, args, shapes, out: args[0], lambda e, args, node: args[0], public=False,
            render=Render("=", "=", "call", **ARITH), doc="identity: a second name for a value (y = x)"),
-    OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, matrix_unit,
+    OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, matrix_unit, code_unit,
            public=False, domain=(0.5, 2.0), render=Render("unit", r"\operatorname{unit}", **FUNC),
            doc="x / ‖x‖, 0 at x = 0 (the norm's derivative)"),
-    OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, matrix_sum_to, public=False,
+    OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, matrix_sum_to, code_sum_to,
+           public=False,
            render=Render("Σ→", r"\Sigma", **FUNC), doc="sum g down to like's shape (undo broadcasting)"),
     OpSpec("expand", 2, lambda g, like: broadcast_shape(g, like), np_expand,
            lambda g, like: sp.Matrix(max(g.rows, like.rows), max(g.cols, like.cols),
                                      lambda i, j: g[i if g.rows > 1 else 0, j if g.cols > 1 else 0]),
-           vjp_expand, matrix_expand, public=False,
+           vjp_expand, matrix_expand, code_expand, public=False,
            render=Render("expand", r"\operatorname{expand}", **FUNC),
            doc="broadcast g up to like's shape"),
 )
