@@ -335,3 +335,87 @@ def test_cli_codegen_batched_and_errors(capsys):
     assert main(["codegen", str(RESIDUAL), "--wrt", "W1"]) == 2
     assert "--of" in capsys.readouterr().err
     assert main(["codegen", str(RESIDUAL), "--of", "L", "--batch", "W1"]) == 2
+
+
+# ------------------------------------------------------------------ an op added to the table only
+
+
+@pytest.fixture
+def with_ops(monkeypatch):
+    """Install extra OpSpec entries in the op table (every graphgrad module's ``OPS``)."""
+    import dataclasses
+    import sys
+
+    from graphgrad import ops
+
+    def install(*specs):
+        old = ops.OPS
+        table = ops.table(*old.values(), *specs)
+        for mod in list(sys.modules.values()):
+            if mod.__name__.startswith("graphgrad") and getattr(mod, "OPS", None) is old:
+                monkeypatch.setattr(mod, "OPS", table)
+        return table
+
+    softplus = ops.OpSpec("softplus", 1, ops.same_shape, lambda x: np.logaddexp(0.0, x),
+                          lambda t: gg_sympy.log(1 + gg_sympy.exp(t)), elementwise=True,
+                          render=ops.Render("softplus", r"\operatorname{softplus}"), doc="log(1 + exp(x))")
+    sumsq = ops.OpSpec("sumsq", 1, ops.scalar_shape, lambda x: np.sum(x * x, axis=(-2, -1), keepdims=True),
+                       lambda x: x.T * x, lambda b, out, g, x: (b.mul(g, b.mul(b.lit(2.0), x)),),
+                       lambda c, args, shapes, out: c.total(c.hadamard(args[0], args[0])),
+                       render=ops.Render("sumsq", "sumsq"), doc="sum of squares")
+    return install, softplus, sumsq, dataclasses.replace
+
+
+gg_sympy = pytest.importorskip("sympy")
+
+
+def _new_op_graph():
+    g = gg.Graph()
+    x, W, c = g.input("x", "N"), g.param("W", ("K", "N")), g.param("c", "K")
+    h = gg.apply("softplus", W @ x + c, name="h")
+    (gg.apply("sumsq", h) + gg.sum(gg.apply("softplus", c) * h)).named("L")
+    return g
+
+
+@pytest.mark.parametrize("B", [None, 4])
+def test_an_op_without_code_compiles_by_calling_its_kernel(with_ops, B):
+    install, softplus, sumsq, _ = with_ops
+    install(softplus, sumsq)
+    g = _new_op_graph()
+    rng = np.random.default_rng(2)
+    v = {"x": rng.standard_normal((B, 3) if B else 3), "W": rng.standard_normal((2, 3)),
+         "c": rng.standard_normal(2)}
+    f = compile(g, "L", ["x", "W", "c"])
+    value, grads = f(**v)
+    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v)
+    np.testing.assert_allclose(value, value0, rtol=1e-12)
+    for k in grads0:
+        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    assert "_op_softplus(" in f.source and "_matrix_call(_op_sumsq" in f.source
+    with pytest.raises(gg.GraphgradError, match="softplus, sumsq has no NumPy code entry"):
+        f.module_source()
+
+
+def test_an_op_with_a_code_entry_compiles_to_it_and_to_a_standalone_module(with_ops, tmp_path):
+    from graphgrad.ops import call
+
+    install, softplus, sumsq, replace = with_ops
+    install(replace(softplus, code=call("np.logaddexp(0.0, {a})", "np.logaddexp(0.0, {a}, out={a})")),
+            replace(sumsq, code=lambda e, args, node: f"np.vdot({args[0]}, {args[0]})"))
+    g = _new_op_graph()
+    rng = np.random.default_rng(3)
+    v = {"x": rng.standard_normal(3), "W": rng.standard_normal((2, 3)), "c": rng.standard_normal(2)}
+    f = compile(g, "L", ["x", "W", "c"])
+    value, grads = f(**v)
+    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v)
+    np.testing.assert_allclose(value, value0, rtol=1e-12)
+    for k in grads0:
+        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    assert "np.logaddexp(0.0, " in f.source and "_op_" not in f.source
+    path = tmp_path / "m.py"
+    path.write_text(f.module_source())
+    spec = importlib.util.spec_from_file_location("m", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    value1, grads1 = getattr(mod, f.name)(**v)
+    np.testing.assert_allclose(value1, value0, rtol=1e-12)
