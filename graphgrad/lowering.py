@@ -5,8 +5,13 @@ and ``del`` after last uses, and the function exec'd from it.
 
 Storage layout (what users feed): a scalar is a 0-d value, a vector ``[N]`` (and a row ``[1, N]``)
 a 1-D array, a matrix 2-D; a batched value has one more, leading, axis. Every IR value has a
-*form* -- ``S`` (scalar), ``V`` (column), ``R`` (row), ``M`` (matrix) -- and a batched flag, and
-each op has a template per form. A node can be lowered in two *modes*: ``p`` (per sample) and
+*form* -- ``S`` (scalar), ``V`` (column), ``R`` (row), ``M`` (matrix) -- and a batched flag. How an
+op is spelled comes from its ``code`` entry in the op table (:attr:`graphgrad.ops.OpSpec.code`,
+called with a :class:`Site` describing the operands); an op without one is compiled as a call of
+its NumPy kernel, which a standalone module cannot hold (:meth:`Program.module` refuses). What
+stays here is op-independent (layout, in-place updates, ``del``) plus three structural facts:
+``id`` and ``transpose`` are views (no statement), and which ops the batch sum can be pushed
+through (linear ones, and the bilinear contractions in :meth:`Lowerer._contract`). A node can be lowered in two *modes*: ``p`` (per sample) and
 ``s`` (summed over the batch). Gradients of unbatched variables ask for ``s``; the sum is pushed
 down through linear ops, so ``Σ_b z̄_b x_bᵀ`` becomes the single GEMM ``z_bar.T @ x``.
 """
