@@ -308,8 +308,8 @@ class Lowerer:
             return spec.code
         self.kernels[n.op] = spec.numpy
         fn = f"_op_{n.op}"
-        if spec.elementwise:  # the kernel works on the storage layout as it is
-            return lambda e, args, node: f"{fn}({', '.join(args)})"
+        if spec.elementwise:  # the kernel works on the storage layout as it is (never in place)
+            return lambda e, args, node: None if e.out is not None else f"{fn}({', '.join(args)})"
 
         def code(e: Site, args: list[str], node: Node) -> str:
             e.helper("_matrix_call", MATRIX_CALL)
@@ -346,7 +346,7 @@ class Lowerer:
             for i in range(len(deps)):
                 w = site(i)
                 text = code(w, args, n)
-                if text is not None:
+                if text is not None and text != template:  # the same text: the code ignores e.out
                     texts.append(text)
                     self.helpers.update(w.helpers)
                     st.write[i] = (lambda t: lambda r: _fill(t, spell(r)))(text)

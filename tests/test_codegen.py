@@ -419,3 +419,17 @@ def test_an_op_with_a_code_entry_compiles_to_it_and_to_a_standalone_module(with_
     spec.loader.exec_module(mod)
     value1, grads1 = getattr(mod, f.name)(**v)
     np.testing.assert_allclose(value1, value0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("code", [None, lambda e, args, node: f"np.logaddexp(0.0, {args[0]})"],
+                         ids=["kernel", "code-ignoring-out"])
+def test_a_new_element_wise_op_is_not_written_in_place_unless_its_code_says_how(with_ops, code):
+    install, softplus, _, replace = with_ops
+    install(replace(softplus, code=code))
+    g = gg.Graph()
+    x, W = g.input("x", "N"), g.param("W", ("K", "N"))
+    gg.sum(gg.apply("softplus", W @ x) * 2.0).named("L")  # W @ x is a dead temporary after softplus
+    v = {"x": np.array([1.0, -2.0, 0.5]), "W": np.arange(6.0).reshape(2, 3) / 4}
+    f = compile_forward(g, ["L"])
+    np.testing.assert_allclose(f(**v)["L"], gg.evaluate(g, v)["L"], rtol=1e-14)
+    assert "out=" not in f.source and "softplus" not in f.source.replace("_op_softplus", "")
