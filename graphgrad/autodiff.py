@@ -247,6 +247,7 @@ class Backward:
     order: list[str] = field(default_factory=list)
     contributions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     seed: str = ""
+    placeholder: dict[str, str] = field(default_factory=dict)
 
     def needed(self, targets: list[str]) -> list[str]:
         """Nodes of ``graph`` the given targets depend on, in topological order."""
@@ -267,27 +268,35 @@ def check_of(graph: Graph, of: str, scalar: bool = True) -> None:
             hint="take a scalar loss (e.g. sum(...) or norm(...)**2), or use jacobian/vjp for vector outputs")
 
 
-def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
+def backward(graph: Graph, of: str, seed: str | None = None, symbolic: bool = False) -> Backward:
     """The adjoint equations of ``of``: one adjoint per node that ``of`` depends on.
 
     ``of`` must be a scalar unless ``seed="cotangent"``, which adds an input leaf named
     ``<of>_bar`` of ``of``'s shape as the seed (for vector-Jacobian products).
+
+    ``symbolic=True`` is the form the printers read: each user-named node's rules take its
+    adjoint as a placeholder leaf (``placeholder[v]``, printed v̄) instead of the node summing its
+    contributions, so equations read ``z̄ = h̄ ⊙ σ′(z)`` rather than repeating h̄'s expression; a
+    vector ``of`` is then seeded with its cotangent. Numbers come from the default form.
     Results are cached on the graph until it changes.
     """
-    key = ("backward", of, seed)
+    key = ("backward", of, seed, symbolic)
     if key in graph.cache:
         return graph.cache[key]
-    check_of(graph, of, scalar=seed is None)
+    cotangent = seed is not None or (symbolic and of in graph and not is_scalar(graph.shape(of)))
+    check_of(graph, of, scalar=not cotangent)
     ext = graph.copy()
     b = Emitter(ext)
-    if seed is None:
-        seed_node = b.lit(1.0)
-    else:
-        seed_node = adjoint_name(of, ext.nx)
-        ext.nx.add_node(seed_node, op="input", args=(), shape=graph.shape(of), anon=False,
-                        adjoint_of=of)
-    bw = Backward(graph, of, ext, seed=seed_node)
-    pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, seed_node)]}
+    bw = Backward(graph, of, ext)
+
+    def placeholder(v: str) -> str:
+        name = adjoint_name(v, ext.nx)
+        ext.nx.add_node(name, op="input", args=(), shape=graph.shape(v), anon=False, adjoint_of=v)
+        bw.placeholder[v] = name
+        return name
+
+    bw.seed = placeholder(of) if cotangent else b.lit(1.0)
+    pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, bw.seed)]}
     owners: dict[str, str] = {}  # emitted adjoint total -> the variable it is named after
     for node in reversed(graph.topo_order()):
         contribs = pending.pop(node, None)
@@ -296,7 +305,7 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
         total = contribs[0][1]
         for _, c in contribs[1:]:
             total = b.add(total, c)
-        if total in b.created:
+        if total in b.created and not symbolic:
             # name the adjoint after its variable: h_bar (a named variable wins over a sub-expression)
             owner = owners.get(total)
             if owner is None or (graph.is_named(node) and not graph.is_named(owner)):
@@ -307,10 +316,11 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
         op = graph.op(node)
         if op in LEAF_OPS:
             continue
-        spec = OPS[op]
+        g = total
+        if symbolic and graph.is_named(node):
+            g = bw.seed if (cotangent and node == of) else placeholder(node)
         args = graph.args(node)
-        local = spec.vjp(b, node, total, *args)
-        for arg, c in zip(args, local):
+        for arg, c in zip(args, OPS[op].vjp(b, node, g, *args)):
             if c is None or graph.op(arg) in ("literal", "size"):
                 continue
             pending.setdefault(arg, []).append((node, c))

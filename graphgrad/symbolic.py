@@ -5,9 +5,9 @@ in reverse topological order; :func:`derivative` gives ∂of/∂wrt as one matri
 (:class:`Derivative`), whose :meth:`~Derivative.evaluate` computes it from the SymPy expression
 itself (``lambdify``), independently of :mod:`graphgrad.evaluate`.
 
-Where the maths comes from: the reverse sweep below runs the op table's own ``vjp`` rules through
-:class:`graphgrad.autodiff.Emitter` (the evaluator's rules, not a second set), except that each
-user-named node's adjoint enters its operands' rules as a *symbol* (``h̄``). Anonymous
+Where the maths comes from: the one reverse pass, :func:`graphgrad.autodiff.backward`, in its
+``symbolic=True`` form — the op table's own ``vjp`` rules (the evaluator's rules, not a second
+set), except that each user-named node's adjoint enters its operands' rules as a *symbol* (``h̄``). Anonymous
 sub-expression nodes are folded into their named consumer's equation. Each IR node then becomes a
 SymPy matrix expression, by its op's ``matrix`` form in the op table (:class:`Converter` supplies the
 helpers it builds with): ``MatrixSymbol`` for vectors (N x 1) and matrices, ``Symbol`` for scalars
@@ -44,10 +44,9 @@ from sympy import (
 )
 from sympy.core.symbol import Str
 
-from .autodiff import Emitter, check_of
+from .autodiff import backward, check_of
 from .errors import DerivationError, NamingError
 from .graph import LEAF_OPS, Graph
-from .naming import adjoint_name
 from .ops import OPS
 from .shapes import Shape, is_scalar, matrix_form, normalize
 
@@ -388,42 +387,10 @@ def sweep(graph: Graph, of: str, fold: bool = True) -> Sweep:
         return graph.cache[key]
     if of not in graph:
         check_of(graph, of, scalar=False)
-    cotangent = not is_scalar(graph.shape(of))
-    ext = graph.copy()
-    b = Emitter(ext)
-    sw = Sweep(graph, of, ext, cotangent)
-
-    def placeholder(v: str) -> str:
-        name = adjoint_name(v, ext.nx)
-        ext.nx.add_node(name, op="input", args=(), shape=graph.shape(v), anon=False, adjoint_of=v)
-        sw.placeholder[v] = name
-        return name
-
-    seed = placeholder(of) if cotangent else b.lit(1.0)
-    pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, seed)]}
-    for node in reversed(graph.topo_order()):
-        contribs = pending.pop(node, None)
-        if contribs is None:
-            continue
-        total = contribs[0][1]
-        for _, c in contribs[1:]:
-            total = b.add(total, c)
-        sw.total[node] = total
-        sw.contributions[node] = [(c, n) for c, n in contribs if c is not None]
-        sw.order.append(node)
-        op = graph.op(node)
-        if op in LEAF_OPS:
-            continue
-        if graph.is_named(node):
-            g = seed if (cotangent and node == of) else placeholder(node)
-        else:
-            g = total
-        args = graph.args(node)
-        for arg, c in zip(args, OPS[op].vjp(b, node, g, *args)):
-            if c is None or graph.op(arg) in ("literal", "size"):
-                continue
-            pending.setdefault(arg, []).append((node, c))
-    ext._invalidate()
+    bw = backward(graph, of, symbolic=True)
+    ext = bw.graph
+    sw = Sweep(graph, of, ext, bw.seed == bw.placeholder.get(of), placeholder=bw.placeholder,
+               total=bw.adjoint, contributions=bw.contributions, order=bw.order)
     symbols: dict[str, sp.Basic] = {}
     for n in graph.named_nodes():
         symbols[n] = size_symbol(n) if graph.op(n) == "size" else var_symbol(n, graph.shape(n))

@@ -65,6 +65,26 @@ def build(name, shapes, rng, dtype=np.float64):
     return g, out, vals
 
 
+def explicit_case(name, shapes, vals):
+    """Explicit SymPy matrices of symbols for the operands, their values, F = op(A, B) and
+    S = sum(G ⊙ F) with the fed G: what sympy.diff differentiates entry by entry."""
+    spec = OPS[name]
+    mats, subs = [], {}
+    for i, s in enumerate(shapes):
+        if i in spec.const_args:
+            mats.append(sp.Matrix([[sp.Rational(str(s))]]))
+            continue
+        r, c = matrix_form(s)
+        M = sp.Matrix(r, c, lambda p, q, i=i: sp.Symbol(f"a{i}_{p}_{q}", real=True))
+        mats.append(M)
+        v = np.asarray(vals[f"a{i}"]).reshape(r, c)
+        subs.update({M[p, q]: v[p, q] for p in range(r) for q in range(c)})
+    F = spec.explicit(*mats)
+    Gv = np.asarray(vals["G"]).reshape(F.shape)
+    S = sum(Gv[p, q] * F[p, q] for p in range(F.rows) for q in range(F.cols))
+    return mats, subs, F, S
+
+
 @pytest.mark.parametrize("name,shapes", CASES)
 def test_shape_rule_matches_kernel(name, shapes):
     rng = np.random.default_rng(1)
@@ -102,22 +122,10 @@ def test_kernel_and_vjp_match_sympy(name, shapes):
     spec = OPS[name]
     rng = np.random.default_rng(3)
     g, out, vals = build(name, shapes, rng)
-    mats, subs = [], {}
-    for i, s in enumerate(shapes):
-        if i in spec.const_args:
-            mats.append(sp.Matrix([[sp.Rational(str(s))]]))
-            continue
-        r, c = matrix_form(s)
-        M = sp.Matrix(r, c, lambda p, q, i=i: sp.Symbol(f"a{i}_{p}_{q}", real=True))
-        mats.append(M)
-        v = np.asarray(vals[f"a{i}"]).reshape(r, c)
-        subs.update({M[p, q]: v[p, q] for p in range(r) for q in range(c)})
-    F = spec.explicit(*mats)
+    mats, subs, F, S = explicit_case(name, shapes, vals)
     fv = gg.evaluate(g, vals, outputs=[out.name])[out.name]
     np.testing.assert_allclose(np.array(F.subs(subs).evalf(), dtype=float).reshape(np.shape(fv)), fv,
                                rtol=1e-10, atol=1e-12)
-    Gv = np.asarray(vals["G"]).reshape(F.shape)
-    S = sum(Gv[p, q] * F[p, q] for p in range(F.rows) for q in range(F.cols))
     grads = gg.grad(g, "L", [k for k in vals if k != "G"], vals)
     for i, M in enumerate(mats):
         if i in spec.const_args:

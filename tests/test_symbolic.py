@@ -9,13 +9,12 @@ import unicodedata
 import numpy as np
 import pytest
 import sympy as sp
-from test_ops import CASES
+from test_ops import CASES, explicit_case
 from test_ops import build as build_op_case
 
 import graphgrad as gg
 from graphgrad.cli import main
 from graphgrad.ops import OPS
-from graphgrad.shapes import matrix_form
 from graphgrad.symbolic import Apply, Norm, backprop, derivative
 
 from conftest import residual_values
@@ -231,19 +230,7 @@ def test_every_op_symbolic_rule_matches_sympy_elementwise_diff(name, shapes):
     spec = OPS[name]
     rng = np.random.default_rng(5)
     g, out, vals = build_op_case(name, shapes, rng)
-    mats, subs = [], {}
-    for i, s in enumerate(shapes):
-        if i in spec.const_args:
-            mats.append(sp.Matrix([[sp.Rational(str(s))]]))
-            continue
-        r, c = matrix_form(s)
-        M = sp.Matrix(r, c, lambda p, q, i=i: sp.Symbol(f"a{i}_{p}_{q}", real=True))
-        mats.append(M)
-        v = np.asarray(vals[f"a{i}"]).reshape(r, c)
-        subs.update({M[p, q]: v[p, q] for p in range(r) for q in range(c)})
-    F = spec.explicit(*mats)
-    Gv = np.asarray(vals["G"]).reshape(F.shape)
-    S = sum(Gv[p, q] * F[p, q] for p in range(F.rows) for q in range(F.cols))
+    mats, subs, F, S = explicit_case(name, shapes, vals)
     for i, M in enumerate(mats):
         if i in spec.const_args:
             continue
