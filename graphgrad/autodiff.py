@@ -14,12 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-import networkx as nx
 import numpy as np
 import sympy as sp
 
 from .errors import DerivationError, NameError_
-from .graph import LEAF_OPS, Graph
+from .graph import LEAF_OPS, Graph, relabel
 from .naming import adjoint_name, fresh_name
 from .ops import OPS
 from .shapes import Shape, fmt, is_scalar, normalize, same
@@ -37,8 +36,12 @@ class Emitter:
         self.graph = graph
         self.g = graph.nx
         self.index: dict[tuple, str] = {}
+        self.key_of: dict[str, tuple] = {}  # the reverse of index, so a rename costs O(1)
         for n, a in self.g.nodes(data=True):
-            self.index.setdefault(self._key(a["op"], a["args"], a.get("value")), n)
+            key = self._key(a["op"], a["args"], a.get("value"))
+            if key not in self.index:
+                self.index[key] = n
+                self.key_of[n] = key
         self.created: set[str] = set()
 
     @staticmethod
@@ -77,6 +80,7 @@ class Emitter:
             self.graph._counter, name = fresh_name(self.graph._counter, self.g)
             self.g.add_node(name, op="literal", args=(), shape=(), value=v, anon=True)
             self.index[key] = name
+            self.key_of[name] = key
         return self.index[key]
 
     def size(self, name: str) -> str:
@@ -119,6 +123,7 @@ class Emitter:
         for a in set(args):
             self.g.add_edge(a, name)
         self.index[key] = name
+        self.key_of[name] = key
         self.created.add(name)
         return name
 
@@ -224,13 +229,14 @@ class Emitter:
 
     def rename(self, node: str, name: str) -> str:
         """Give a node the emitter created a (generated) name."""
-        nx.relabel_nodes(self.g, {node: name}, copy=False)
+        relabel(self.g, node, name)
         for s in self.g.successors(name):
             sa = self.g.nodes[s]
             sa["args"] = tuple(name if a == node else a for a in sa["args"])
-        for k, v in list(self.index.items()):
-            if v == node:
-                self.index[k] = name
+        key = self.key_of.pop(node, None)
+        if key is not None:
+            self.index[key] = name
+            self.key_of[name] = key
         self.created.discard(node)
         self.created.add(name)
         return name
@@ -301,10 +307,18 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
                         adjoint_of=of)
     bw = Backward(graph, of, ext, seed=seed_node)
     pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, seed_node)]}
+    renamed: dict[str, str] = {}  # adjoint nodes renamed after their variable (old -> new)
+
+    def current(n: str) -> str:
+        while n in renamed:
+            n = renamed[n]
+        return n
+
     for node in reversed(graph.topo_order()):
         contribs = pending.pop(node, None)
         if contribs is None:
             continue
+        contribs = [(cons, current(c)) for cons, c in contribs]
         total = contribs[0][1]
         for _, c in contribs[1:]:
             total = b.add(total, c)
@@ -316,13 +330,8 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
             a = ext.attrs(total)
             a["anon"] = not graph.is_named(node)
             a["adjoint_of"] = node
-            for v, n in bw.adjoint.items():
-                if n == old:
-                    bw.adjoint[v] = total
-            for lst in (contribs, *bw.contributions.values(), *pending.values()):
-                for i, (cons, c) in enumerate(lst):
-                    if c == old:
-                        lst[i] = (cons, total)
+            renamed[old] = total  # earlier references are brought up to date below, in one sweep
+            contribs = [(cons, total if c == old else c) for cons, c in contribs]
         bw.adjoint[node] = total
         bw.order.append(node)
         bw.contributions[node] = [(c, n) for c, n in contribs if c is not None]
@@ -336,6 +345,8 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
             if c is None or graph.op(arg) in ("literal", "size"):
                 continue
             pending.setdefault(arg, []).append((node, c))
+    bw.adjoint = {v: current(n) for v, n in bw.adjoint.items()}
+    bw.contributions = {v: [(c, current(n)) for c, n in lst] for v, lst in bw.contributions.items()}
     ext._invalidate()
     graph.cache[key] = bw
     return bw

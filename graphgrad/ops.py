@@ -21,6 +21,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -314,12 +315,18 @@ def vjp_elementwise(b, out, g, x):
     """VJP of an element-wise unary op: g ⊙ f'(x)."""
     spec = OPS[b.op_of(out)]
     d = spec.deriv(b, out, x) if spec.deriv is not None else b.from_sympy_scalar(
-        sp.diff(spec.sympy(_T), _T), {_T: x}
+        _sym_deriv(spec.name), {_T: x}
     )
     return (None,) if d is None else (b.mul(g, d),)
 
 
 _T = sp.Symbol("t", real=True)
+
+
+@functools.cache
+def _sym_deriv(name: str) -> sp.Expr:
+    """f'(t) of element-wise op ``name``, by ``sympy.diff`` once per op (not once per node)."""
+    return sp.diff(OPS[name].sympy(_T), _T)
 
 
 # ----------------------------------------------------------------------------- the table
