@@ -233,9 +233,18 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     """
     check_of(graph, of)
     ws = _wrt_list(graph, wrt)
-    bw = backward(graph, of)
+    fwd = _needed(graph, [of])
+    first = prepare(graph, inputs, fwd, sizes, dtype, allow_nonfinite)
+    if first.batched:
+        # a batched `of` is one value per sample: seed the reverse pass with ones of that shape
+        # (a cotangent), so that paths that touch no batched value (L = w + f(x): w̄ = 1) are
+        # counted once per sample too
+        bw = backward(graph, of, seed="cotangent")
+        inputs = {**(inputs or {}), bw.seed: np.ones(first.batch, dtype=first.dtype)}
+    else:
+        bw = backward(graph, of)
     targets = [of] + [bw.adjoint[w] for w in ws if w in bw.adjoint]
-    order = bw.needed(targets) if len(ws) else _needed(graph, [of])
+    order = bw.needed(targets) if len(ws) else fwd
     feed = prepare(bw.graph, inputs, [n for n in order] + ws, sizes, dtype, allow_nonfinite)
     vals = run(bw.graph, feed, _union_order(bw.graph, order, ws))
     grads = {}

@@ -200,16 +200,17 @@ def np_unit(x: np.ndarray) -> np.ndarray:
 
 
 def np_sum_to(g: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Sum ``g`` down to ``like``'s array shape (undoing broadcasting, batch axes included)."""
-    target = like.shape
-    full = np.broadcast_shapes(g.shape, target)
-    if g.shape != full:
-        g = np.broadcast_to(g, full)
-    lead = len(full) - len(target)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, t in enumerate(target) if t == 1 and full[lead + i] != 1
-    )
-    return g.sum(axis=axes, keepdims=True).reshape(target) if axes else g
+    """Sum ``g``'s maths axes down to ``like``'s (undoing broadcasting); batch axes are kept.
+
+    Adjoints stay per sample; the evaluator sums a batch only at the end, for variables fed
+    without one. (Summing the batch here too, only where shapes differ, counted a sample-free
+    path such as ``L = w + sum(w + x)`` with batched ``x`` wrongly.)
+
+    >>> np_sum_to(np.ones((2, 3, 4)), np.ones((3, 1))).shape
+    (2, 3, 1)
+    """
+    axes = tuple(ax for ax in (-2, -1) if like.shape[ax] == 1 and g.shape[ax] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
 
 
 def np_expand(g: np.ndarray, like: np.ndarray) -> np.ndarray:
