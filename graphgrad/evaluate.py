@@ -31,7 +31,7 @@ import numpy as np
 
 from .autodiff import backward, check_of
 from .errors import DerivationError, GraphgradError, InputError, NameError_, ShapeError, SizeError
-from .graph import Graph
+from .graph import Graph, upstream
 from .ops import LEAF_KINDS, OPS
 from .shapes import fmt, matrix_form, normalize
 
@@ -75,7 +75,11 @@ def prepare(graph: Graph, inputs: Mapping[str, Any] | None, needed: Iterable[str
                 else f"{k!r} is not a declared name"
             raise InputError(f"unknown input: {what}", node=str(k),
                              hint="feed only: " + ", ".join(leaves))
-    need = leaves if needed is None else [n for n in leaves if n in set(needed)]
+    if needed is None:
+        need = leaves
+    else:
+        wanted = set(needed)  # (built once: rebuilding it per leaf was quadratic)
+        need = [n for n in leaves if n in wanted]
     missing = [n for n in need if n not in inputs]
     if missing:
         raise InputError("missing value" + "s" * (len(missing) > 1) + " for " + ", ".join(missing),
@@ -233,11 +237,7 @@ def evaluate(graph: Graph, inputs: Mapping[str, Any] | None = None, *, outputs: 
 
 
 def _needed(graph: Graph, targets: Iterable[str]) -> list[str]:
-    keep: set[str] = set()
-    for t in targets:
-        keep.add(t)
-        keep |= graph.ancestors(t)
-    return [n for n in graph.topo_order() if n in keep]
+    return upstream(graph, targets)
 
 
 def _wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
@@ -295,7 +295,8 @@ def grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None,
 
 
 def _union_order(graph: Graph, order: list[str], extra: list[str]) -> list[str]:
-    if all(e in set(order) for e in extra):
+    have = set(order)
+    if all(e in have for e in extra):
         return order
     return _needed(graph, order + extra)
 

@@ -532,6 +532,25 @@ def relabel(g: nx.DiGraph, old: str, new: str) -> None:
     g.remove_node(old)
 
 
+def upstream(graph: Graph, targets: Iterable[str]) -> list[str]:
+    """The targets and everything they depend on, in topological order: one sweep for all
+    targets (asking ``ancestors`` per target was quadratic when every node is a target).
+
+    >>> g = Graph(); x = g.input("x"); y = g.apply("neg", x, name="y"); z = g.apply("exp", x, name="z")
+    >>> upstream(g, ["y"])
+    ['x', 'y']
+    """
+    pred = graph.nx.pred
+    keep: set[str] = set()
+    stack = list(targets)
+    while stack:
+        n = stack.pop()
+        if n not in keep:
+            keep.add(n)
+            stack.extend(p for p in pred[n] if p not in keep)
+    return [n for n in graph.topo_order() if n in keep]
+
+
 def iter_unique(xs: Iterable[str]) -> list[str]:
     """Items in first-seen order without repeats."""
     return list(dict.fromkeys(xs))
