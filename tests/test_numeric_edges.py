@@ -209,3 +209,13 @@ def test_regression_gradcheck_zero_gradient_is_not_a_failure() -> None:
     assert gg.grad(g, "L", ["s"], vals)["s"] == 0
     report = gg.gradcheck(g, "L", None, vals)
     assert report.ok, str(report)
+
+
+def test_regression_matmul_of_a_size_name_against_one() -> None:
+    """[N, K] @ scalar was accepted (K "agrees" with 1), and its reverse pass then failed with a
+    ShapeError ([K] vs [N]) inside backward; found by test_props. Now the product is refused."""
+    with pytest.raises(gg.ShapeError) as info:
+        gg.parse("input a[N]  b[N, K]\ny = b @ norm(a)")
+    assert info.value.line == 2
+    g = gg.parse("input a[N]  b[N, K]\nL = sum(b * norm(a))")  # what was meant
+    assert gg.gradcheck(g, "L", None, {"a": np.ones(2), "b": np.ones((2, 1))}).ok

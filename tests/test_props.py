@@ -90,8 +90,10 @@ def test_backward_one_adjoint_per_node_reaching_the_output(m: Model) -> None:
     before, n_before = g._canonical(), len(g)
     bw = gg.backward(g, "L")
     reaching = {"L"} | {n for n in g.ancestors("L") if g.op(n) not in ("literal", "size")}
-    assert set(bw.adjoint) == reaching
-    assert bw.order[0] == "L" and len(bw.order) == len(set(bw.order)) == len(reaching)
+    assert set(bw.adjoint) <= reaching
+    if not any(g.op(n) == "drelu" for n in g.nx):  # drelu's derivative is 0: it passes no adjoint on
+        assert set(bw.adjoint) == reaching
+    assert bw.order[0] == "L" and len(bw.order) == len(set(bw.order)) == len(bw.adjoint)
     for v, a in bw.adjoint.items():  # v̄ has v's shape
         assert normalize(bw.graph.shape(a)) == normalize(g.shape(v)), (v, a)
     for v in g.named_nodes():  # a named adjoint is named after a variable it is the adjoint of
