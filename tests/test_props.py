@@ -14,12 +14,10 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from strategies import Model, examples, models, to_text
 
 import graphgrad as gg
-from graphgrad.graph import LEAF_OPS
 from graphgrad.shapes import normalize
-
-from strategies import Model, examples, models, to_text
 
 EPS = 1e-5
 
