@@ -16,10 +16,8 @@ Hypothesis profiles: ``ci`` (derandomised, no example database, bounded counts) 
 the ``CI`` environment variable is set, else ``dev``; ``HYPOTHESIS_PROFILE`` picks one by name
 (``fuzz`` runs 20x the examples). Tests size their example counts with :func:`examples`.
 
->>> from hypothesis import find
->>> m = find(models(max_ops=2), lambda m: len(m.graph) > 3)
->>> m.of, sorted(m.inputs) == sorted(m.graph.leaves())
-('L', True)
+>>> examples(40) in (40, 800)
+True
 """
 
 from __future__ import annotations
