@@ -134,6 +134,7 @@ def build_graphgrad_compiled() -> Callable:
     wrong answer is caught by the worker's check against numpy_hand.
     """
     import numpy as np
+
     import residual_mlp_refs as refs
 
     for p in (REPO, REPO / "src"):
