@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,13 @@ demo: $(STAMP)
 	$(BIN)/graphgrad demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check graphgrad tests examples benchmarks
+	$(BIN)/ruff check graphgrad tests examples benchmarks docs
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	$(BIN)/python docs/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

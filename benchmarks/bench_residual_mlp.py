@@ -107,7 +107,7 @@ def pin_cpus(threads: int) -> list[int]:
 
 # --------------------------------------------------------------------------
 # Implementation registry: name -> builder() -> fn(x, W1, b1, W2, b2, r, s)
-# A builder raises refs.NotInstalled to have its impl reported and skipped.
+# A builder raises refs.NotInstalledError to have its impl reported and skipped.
 # --------------------------------------------------------------------------
 
 
@@ -129,12 +129,16 @@ def build_graphgrad_compiled() -> Callable:
 
     ``graph`` comes from examples/residual_mlp.gg (via graphgrad.load(path) or
     graphgrad.parse(text) if present, else the source text itself).  ``grads``
-    may be a dict keyed by name or a sequence in ``wrt`` order.  x is passed as
-    the (B, N) batch.  Any failure here is reported and the impl skipped; a
-    wrong answer is caught by the worker's check against numpy_hand.
+    may be a dict keyed by name or a sequence in ``wrt`` order.
+
+    The .gg model declares a single sample x[N].  The adapter first passes the
+    whole (B, N) batch; if graphgrad rejects that, it switches for good to one
+    call per sample, summing the parameter gradients (correct but slow), and
+    says so in ``graphgrad_compiled.note``, which the table shows.  Any failure
+    here is reported and the impl skipped; a wrong answer is caught by the
+    worker's check against numpy_hand.
     """
     import numpy as np
-
     import residual_mlp_refs as refs
 
     for p in (REPO, REPO / "src"):
@@ -142,12 +146,12 @@ def build_graphgrad_compiled() -> Callable:
             sys.path.append(str(p))
     try:
         import graphgrad
-    except ImportError as e:
-        raise refs.NotInstalled(f"graphgrad not importable ({e})") from e
-    if not hasattr(graphgrad, "compile"):
-        raise refs.NotInstalled("graphgrad.compile does not exist yet")
+
+        compile_ = graphgrad.compile
+    except (ImportError, AttributeError) as e:
+        raise refs.NotInstalledError(f"graphgrad.compile not available ({e})") from e
     if not GG_EXAMPLE.exists():
-        raise refs.NotInstalled(f"{GG_EXAMPLE.relative_to(REPO)} does not exist yet")
+        raise refs.NotInstalledError(f"{GG_EXAMPLE.relative_to(REPO)} does not exist yet")
     if hasattr(graphgrad, "load"):
         graph = graphgrad.load(str(GG_EXAMPLE))
     elif hasattr(graphgrad, "parse"):
@@ -155,14 +159,44 @@ def build_graphgrad_compiled() -> Callable:
     else:
         graph = GG_EXAMPLE.read_text()
     names = list(refs.GRAD_NAMES)
-    f = graphgrad.compile(graph, of="L", wrt=names)
+    try:  # graphgrad's value is per sample; reduce="sum" returns the batch-summed L, like numpy_hand
+        f = compile_(graph, of="L", wrt=names, reduce="sum")
+    except TypeError:
+        f = compile_(graph, of="L", wrt=names)
 
-    def graphgrad_compiled(x, W1, b1, W2, b2, r, s):
-        value, grads = f(x=x, W1=W1, b1=b1, W2=W2, b2=b2, r=r, s=s)
+    def call(**kw):
+        value, grads = f(**kw)
         if not isinstance(grads, dict):
             grads = dict(zip(names, grads, strict=True))
         return float(value), {k: np.asarray(grads[k]) for k in names}
 
+    def per_sample(x, **kw):
+        L, acc = 0.0, None
+        gx = np.empty_like(x)
+        for i in range(x.shape[0]):
+            v, g = call(x=x[i], **kw)
+            L += v
+            gx[i] = g["x"]
+            acc = g if acc is None else {k: acc[k] + g[k] for k in names}
+        return L, {**acc, "x": gx}
+
+    def graphgrad_compiled(x, W1, b1, W2, b2, r, s):
+        kw = {"W1": W1, "b1": b1, "W2": W2, "b2": b2, "r": r, "s": s}
+        if graphgrad_compiled.note:
+            return per_sample(x, **kw)
+        try:
+            if graphgrad_compiled.direct:  # (np.float64 L, dict of arrays): nothing to convert
+                return f(x=x, W1=W1, b1=b1, W2=W2, b2=b2, r=r, s=s)
+            out = call(x=x, **kw)
+            value, grads = f(x=x, **kw)
+            graphgrad_compiled.direct = isinstance(value, float) and isinstance(grads, dict)
+            return out
+        except Exception as e:  # noqa: BLE001 - batch rejected: fall back
+            graphgrad_compiled.note = f"per-sample loop (batch x rejected: {type(e).__name__}: {str(e)[:80]})"
+            return per_sample(x, **kw)
+
+    graphgrad_compiled.note = ""
+    graphgrad_compiled.direct = False
     return graphgrad_compiled
 
 
@@ -230,19 +264,29 @@ def _measure_memory(fn, inp) -> dict:
     }
 
 
-def _time_calls(fn, inp, number: int) -> float:
+def _time_calls(fn, inp, number: int) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) for ``number`` calls, GC off as in timeit."""
     import gc
 
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(number):
             fn(**inp)
-        return time.perf_counter() - t0
+        t1, c1 = time.perf_counter(), time.process_time()
+        return t1 - t0, c1 - c0
     finally:
         if gc_was:
             gc.enable()
+
+
+def _quantile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    i = p * (len(xs) - 1)
+    lo = int(i)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (i - lo)
 
 
 def _measure_time(fn, inp, repeat: int, min_time: float) -> dict:
@@ -253,23 +297,19 @@ def _measure_time(fn, inp, repeat: int, min_time: float) -> dict:
         calls += 1
     number = 1
     while True:  # calls per repeat so that one repeat lasts >= min_time
-        t = _time_calls(fn, inp, number)
+        t, _ = _time_calls(fn, inp, number)
         if t >= min_time:
             break
         number = max(number * 2, int(number * min_time / max(t, 1e-9) * 1.2))
-    times = sorted(_time_calls(fn, inp, number) / number for _ in range(repeat))
-
-    def q(p):
-        i = p * (len(times) - 1)
-        lo = int(i)
-        hi = min(lo + 1, len(times) - 1)
-        return times[lo] + (times[hi] - times[lo]) * (i - lo)
-
+    runs = [_time_calls(fn, inp, number) for _ in range(repeat)]
+    wall = [w / number for w, _ in runs]
+    cpu = [c / number for _, c in runs]
     return {
-        "median_s": q(0.5),
-        "q1_s": q(0.25),
-        "q3_s": q(0.75),
-        "min_s": times[0],
+        "median_s": _quantile(wall, 0.5),
+        "q1_s": _quantile(wall, 0.25),
+        "q3_s": _quantile(wall, 0.75),
+        "min_s": min(wall),
+        "cpu_median_s": _quantile(cpu, 0.5),
         "number": number,
         "repeat": repeat,
     }
@@ -293,11 +333,7 @@ def _kernel_info(impl: str, fn, inp) -> list[str]:
         info.append("threadpoolctl not installed")
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
-        blas = [
-            p
-            for p in torch.__config__.show().replace(",", "\n").split("\n")
-            if "BLAS_INFO" in p
-        ]
+        blas = [p for p in torch.__config__.show().replace(",", "\n").split("\n") if "BLAS_INFO" in p]
         mkl = _torch_mkl_verbose(torch, fn, inp)
         info.append(
             f"torch {torch.__version__}: {' '.join(s.strip() for s in blas)} "
@@ -333,23 +369,17 @@ def _torch_mkl_verbose(torch, fn, inp) -> str:
                 os.dup2(saved, 1)
                 os.close(saved)
             tmp.seek(0)
-            lines = [
-                ln for ln in tmp.read().splitlines() if ln.startswith("MKL_VERBOSE")
-            ]
+            lines = [ln for ln in tmp.read().splitlines() if ln.startswith("MKL_VERBOSE")]
     except Exception as e:  # noqa: BLE001 - diagnostics only
         return f"(MKL_VERBOSE failed: {e})"
-    head = next(
-        (ln[12:].split(" Product")[0] for ln in lines if "NThr:" not in ln), "MKL"
-    )
+    head = next((ln[12:].split(" Product")[0] for ln in lines if "NThr:" not in ln), "MKL")
     calls = [ln[12:].split("(")[0] for ln in lines if "NThr:" in ln]
     nthr = sorted({ln.split("NThr:")[1].split()[0] for ln in lines if "NThr:" in ln})
     kinds = sorted(set(calls))
     return f"[{head}; one call: {len(calls)} MKL calls {kinds}, NThr={','.join(nthr)}]"
 
 
-def worker(
-    mode: str, impl: str, size: str, repeat: int, min_time: float, threads: int
-) -> dict:
+def worker(mode: str, impl: str, size: str, repeat: int, min_time: float, threads: int) -> dict:
     cpus = pin_cpus(threads)
     sys.path.insert(0, str(HERE))
     import residual_mlp_refs as refs
@@ -357,7 +387,7 @@ def worker(
     res: dict = {"impl": impl, "size": size, "mode": mode, "cpus": cpus}
     try:
         fn = registry()[impl]()
-    except refs.NotInstalled as e:
+    except refs.NotInstalledError as e:
         return {**res, "status": f"not installed: {e}"}
     except Exception as e:  # noqa: BLE001 - any failure of a peer is reported
         return {**res, "status": f"error building: {type(e).__name__}: {e}"}
@@ -372,6 +402,7 @@ def worker(
         res["max_rel_err"] = errs[worst]
         if errs[worst] > refs.RTOL:
             return {**res, "status": f"mismatch: d{worst} rel err {errs[worst]:.2e}"}
+        res["note"] = getattr(fn, "note", "")
         res.update(_measure_time(fn, inp, repeat, min_time))
         res["kernels"] = _kernel_info(impl, fn, inp)
         return {**res, "status": "ok"}
@@ -452,15 +483,17 @@ def build_rows(results: dict, impls: list[str], sizes: list[str]) -> list[list[s
     for size in sizes:
         ref_t = results.get((REFERENCE, size, "time"), {}).get("median_s")
         ref_m = results.get((REFERENCE, size, "mem"), {}).get("peak_bytes")
+        ref_c = results.get((REFERENCE, size, "time"), {}).get("cpu_median_s")
         for impl in impls:
             t = results.get((impl, size, "time"), {})
             m = results.get((impl, size, "mem"), {})
-            note = t.get("status", "?") if t.get("status") != "ok" else ""
+            note = t.get("status", "?") if t.get("status") != "ok" else t.get("note", "")
             if not note and m and m.get("status") != "ok":
                 note = f"memory: {m.get('status', '?')}"
             med = t.get("median_s")
             spread = f"{(t['q3_s'] - t['q1_s']) / med * 100:.1f}%" if med else "-"
             peak = m.get("peak_bytes") if m.get("status") == "ok" else None
+            cpu = t.get("cpu_median_s")
             rows.append(
                 [
                     impl,
@@ -468,6 +501,8 @@ def build_rows(results: dict, impls: list[str], sizes: list[str]) -> list[list[s
                     _fmt_time(med),
                     spread,
                     _ratio(med, ref_t),
+                    _fmt_time(cpu),
+                    _ratio(cpu, ref_c),
                     _fmt_mem(peak),
                     _ratio(peak, ref_m, min_b=256 * 1024),
                     note,
@@ -482,20 +517,19 @@ HEADER = [
     "median",
     "IQR/med",
     "time vs numpy",
+    "CPU time",
+    "CPU vs numpy",
     "peak mem",
     "mem vs numpy",
     "note",
 ]
+LEFT = {0, 1, len(HEADER) - 1}  # left-aligned columns
 
 
 def print_table(rows, markdown: bool) -> None:
     if markdown:
         print("| " + " | ".join(HEADER) + " |")
-        print(
-            "|"
-            + "|".join("---" if i < 2 or i == 7 else "---:" for i in range(len(HEADER)))
-            + "|"
-        )
+        print("|" + "|".join("---" if i in LEFT else "---:" for i in range(len(HEADER))) + "|")
         for r in rows:
             print("| " + " | ".join(r) + " |")
         return
@@ -503,7 +537,7 @@ def print_table(rows, markdown: bool) -> None:
     for r in [HEADER, *rows]:
         print(
             "  ".join(
-                str(c).ljust(w) if i < 2 or i == 7 else str(c).rjust(w)
+                str(c).ljust(w) if i in LEFT else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             ).rstrip()
         )
@@ -512,12 +546,8 @@ def print_table(rows, markdown: bool) -> None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=list(SIZE_NAMES), choices=SIZE_NAMES)
-    p.add_argument(
-        "--only", default="", help="comma-separated impl names (default: all)"
-    )
-    p.add_argument(
-        "--repeat", type=int, default=25, help="timed repeats per impl and size"
-    )
+    p.add_argument("--only", default="", help="comma-separated impl names (default: all)")
+    p.add_argument("--repeat", type=int, default=25, help="timed repeats per impl and size")
     p.add_argument(
         "--min-time",
         type=float,
@@ -530,19 +560,11 @@ def parse_args(argv=None):
         default=1,
         help="threads for every library (BLAS, OpenMP, torch, XLA)",
     )
-    p.add_argument(
-        "--no-memory", action="store_true", help="skip the peak-memory workers"
-    )
-    p.add_argument(
-        "--markdown", action="store_true", help="print the table as Markdown"
-    )
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
-    p.add_argument(
-        "--timeout", type=float, default=600, help="seconds per worker process"
-    )
-    p.add_argument(
-        "--_worker", nargs=3, metavar=("MODE", "IMPL", "SIZE"), help=argparse.SUPPRESS
-    )
+    p.add_argument("--timeout", type=float, default=600, help="seconds per worker process")
+    p.add_argument("--_worker", nargs=3, metavar=("MODE", "IMPL", "SIZE"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -551,11 +573,7 @@ def main(argv=None) -> int:
     configure_environment(args.threads)  # before anything imports numpy
     if args._worker:
         mode, impl, size = args._worker
-        print(
-            json.dumps(
-                worker(mode, impl, size, args.repeat, args.min_time, args.threads)
-            )
-        )
+        print(json.dumps(worker(mode, impl, size, args.repeat, args.min_time, args.threads)))
         return 0
 
     sys.path.insert(0, str(HERE))
@@ -572,17 +590,14 @@ def main(argv=None) -> int:
         return 2
     if REFERENCE not in impls:  # ratios need the reference
         impls.insert(0, REFERENCE)
-    ncpu = (
-        len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count()
-    )
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if args.threads > ncpu:
         print(
             f"warning: --threads {args.threads} > {ncpu} available CPUs",
             file=sys.stderr,
         )
 
+    load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
     results: dict = {}
     t0 = time.perf_counter()
     for size in args.sizes:
@@ -606,12 +621,14 @@ def main(argv=None) -> int:
     )
     print(
         "# sizes: "
-        + ", ".join(
-            f"{s}=(N={n},K={k},B={b})"
-            for s, (n, k, b) in refs.SIZES.items()
-            if s in args.sizes
-        )
+        + ", ".join(f"{s}=(N={n},K={k},B={b})" for s, (n, k, b) in refs.SIZES.items() if s in args.sizes)
     )
+    if load0 is not None:
+        load1 = os.getloadavg()
+        print(
+            f"# load average (1 min) at start {load0[0]:.2f}, at end {load1[0]:.2f} on {ncpu} CPUs "
+            "(the workers add ~1 themselves; much more means other processes competed)"
+        )
     print("# BLAS / kernels (from the time workers at the first size each impl ran):")
     for impl in impls:
         r = next(

@@ -16,7 +16,7 @@ Every implementation has the signature::
 
 NumPy arrays in, a Python float and NumPy arrays out.  ``numpy_hand`` is the
 reference; the peers (PyTorch, JAX, HIPS autograd) are imported lazily, and a
-missing package raises :class:`NotInstalled` (a subclass of ImportError).
+missing package raises :class:`NotInstalledError` (a subclass of ImportError).
 
 ``python benchmarks/residual_mlp_refs.py`` runs :func:`check`.
 """
@@ -40,13 +40,11 @@ SIZES: dict[str, tuple[int, int, int]] = {
 RTOL = 1e-10
 
 
-class NotInstalled(ImportError):
+class NotInstalledError(ImportError):
     """A peer's package is not importable."""
 
 
-def make_inputs(
-    size: str | tuple[int, int, int], seed: int = 0
-) -> dict[str, np.ndarray]:
+def make_inputs(size: str | tuple[int, int, int], seed: int = 0) -> dict[str, np.ndarray]:
     """Deterministic float64 inputs for a named size or an (N, K, B) triple.
 
     Scaled so that z = W1 @ x + b1 is O(1) (the sigmoid is neither flat nor
@@ -113,21 +111,17 @@ def _build_torch_eager():
     try:
         import torch
     except ImportError as e:
-        raise NotInstalled("torch not installed") from e
+        raise NotInstalledError("torch not installed") from e
 
     def torch_eager(x, W1, b1, W2, b2, r, s):
         # from_numpy shares memory with the NumPy inputs (no copy)
-        X, w1, c1, w2, c2 = (
-            torch.from_numpy(a).requires_grad_() for a in (x, W1, b1, W2, b2)
-        )
+        X, w1, c1, w2, c2 = (torch.from_numpy(a).requires_grad_() for a in (x, W1, b1, W2, b2))
         tr, ts = torch.from_numpy(r), torch.from_numpy(s)
         h = torch.sigmoid(X @ w1.T + c1)
         y = X + h @ w2.T + c2
         L = 0.5 * torch.sum((y - ts) ** 2) + torch.sum(h @ tr)
         grads = torch.autograd.grad(L, (X, w1, c1, w2, c2))
-        return float(L.detach()), {
-            k: g.numpy() for k, g in zip(GRAD_NAMES, grads, strict=True)
-        }
+        return float(L.detach()), {k: g.numpy() for k, g in zip(GRAD_NAMES, grads, strict=True)}
 
     return torch_eager
 
@@ -136,7 +130,7 @@ def _build_jax_jit():
     try:
         import jax
     except ImportError as e:
-        raise NotInstalled("jax not installed") from e
+        raise NotInstalledError("jax not installed") from e
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_platforms", "cpu")
     import jax.numpy as jnp
@@ -151,9 +145,7 @@ def _build_jax_jit():
     def jax_jit(x, W1, b1, W2, b2, r, s):
         L, grads = vg(x, W1, b1, W2, b2, r, s)
         # np.asarray blocks until the result is ready
-        return float(L), {
-            k: np.asarray(g) for k, g in zip(GRAD_NAMES, grads, strict=True)
-        }
+        return float(L), {k: np.asarray(g) for k, g in zip(GRAD_NAMES, grads, strict=True)}
 
     return jax_jit
 
@@ -163,7 +155,7 @@ def _build_hips_autograd():
         import autograd.numpy as anp
         from autograd import value_and_grad
     except ImportError as e:
-        raise NotInstalled("autograd not installed") from e
+        raise NotInstalledError("autograd not installed") from e
     try:  # scipy's expit: stable, and its VJP is ans * (1 - ans)
         from autograd.scipy.special import expit
     except ImportError:  # no scipy: exp(-softplus(-z)), also overflow-free
@@ -196,7 +188,7 @@ _cache: dict[str, Callable] = {}
 
 
 def get_impl(name: str) -> Callable:
-    """The impl called ``name``; raises NotInstalled if its package is missing."""
+    """The impl called ``name``; raises NotInstalledError if its package is missing."""
     if name not in _cache:
         _cache[name] = BUILDERS[name]()
     return _cache[name]
@@ -256,9 +248,7 @@ def _finite_difference_check() -> None:
         assert err < 1e-7, f"numpy_hand d{k} vs finite differences: rel err {err:.2e}"
 
 
-def check(
-    sizes=("tiny", "small", "medium"), names=None, verbose=True
-) -> dict[str, str]:
+def check(sizes=("tiny", "small", "medium"), names=None, verbose=True) -> dict[str, str]:
     """Assert every installed implementation agrees with numpy_hand to RTOL.
 
     Also checks numpy_hand against finite differences and on saturated
@@ -275,7 +265,7 @@ def check(
     for name in names:
         try:
             fn = get_impl(name)
-        except NotInstalled as e:
+        except NotInstalledError as e:
             status[name] = f"not installed: {e}"
             if verbose:
                 print(f"{name:15s} skipped ({e})")
@@ -285,9 +275,7 @@ def check(
                 ref = numpy_hand(**inp)
             errs = compare(fn(**inp), ref)
             worst = max(errs, key=errs.get)
-            assert errs[worst] <= RTOL, (
-                f"{name} at {label}: d{worst} rel err {errs[worst]:.2e} > {RTOL:g}"
-            )
+            assert errs[worst] <= RTOL, f"{name} at {label}: d{worst} rel err {errs[worst]:.2e} > {RTOL:g}"
             if verbose:
                 print(f"{name:15s} {label:16s} max rel err {errs[worst]:.1e} ({worst})")
         status[name] = "ok"

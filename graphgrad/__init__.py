@@ -25,7 +25,7 @@ from .errors import (
     DerivationError,
     GraphgradError,
     InputError,
-    NameError_,
+    NamingError,
     ParseError,
     RenderError,
     ShapeError,
@@ -45,13 +45,15 @@ __version__ = "0.1.0"
 _LAZY = {
     "backprop": "graphgrad.symbolic",
     "derivative": "graphgrad.symbolic",
-    "check": "graphgrad.check",
+    "check": "graphgrad.checker",
     "render": "graphgrad.printing.dot",
     "compile": "graphgrad.codegen",
-    "jacobian": "graphgrad.jacobian",
-    "vjp": "graphgrad.jacobian",
-    "jvp": "graphgrad.jacobian",
-    "cost": "graphgrad.cost",
+    "compile_forward": "graphgrad.codegen",
+    "compile_vjp": "graphgrad.codegen",
+    "jacobian": "graphgrad.jacobians",
+    "vjp": "graphgrad.jacobians",
+    "jvp": "graphgrad.jacobians",
+    "cost": "graphgrad.costs",
     "fit": "graphgrad.optim",
     "optim": "graphgrad.optim",
 }
@@ -60,7 +62,9 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         mod = importlib.import_module(_LAZY[name])
-        return mod if mod.__name__.endswith("." + name) else getattr(mod, name)
+        value = mod if mod.__name__.endswith("." + name) else getattr(mod, name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
     raise AttributeError(f"module 'graphgrad' has no attribute {name!r}")
 
 
@@ -68,5 +72,5 @@ __all__ = [
     "Graph", "Var", "parse", "load", "from_networkx", "apply", "evaluate", "grad", "value_and_grad",
     "gradcheck", "GradcheckReport", "backward", "Backward", "OPS", "OpSpec",
     "GraphgradError", "ParseError", "ShapeError", "ArityError", "UnknownOpError", "CycleError",
-    "NameError_", "InputError", "SizeError", "DerivationError", "RenderError",
+    "NamingError", "InputError", "SizeError", "DerivationError", "RenderError",
 ]

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import networkx as nx
 import numpy as np
 import sympy as sp
 
-from .errors import DerivationError, NameError_
-from .graph import LEAF_OPS, Graph, relabel, upstream
+from .errors import DerivationError, NamingError
+from .graph import LEAF_OPS, Graph, upstream
 from .naming import adjoint_name, fresh_name
 from .ops import OPS
 from .shapes import Shape, fmt, is_scalar, normalize, same
@@ -36,12 +37,8 @@ class Emitter:
         self.graph = graph
         self.g = graph.nx
         self.index: dict[tuple, str] = {}
-        self.key_of: dict[str, tuple] = {}  # the reverse of index, so a rename costs O(1)
         for n, a in self.g.nodes(data=True):
-            key = self._key(a["op"], a["args"], a.get("value"))
-            if key not in self.index:
-                self.index[key] = n
-                self.key_of[n] = key
+            self.index.setdefault(self._key(a["op"], a["args"], a.get("value")), n)
         self.created: set[str] = set()
 
     @staticmethod
@@ -80,7 +77,6 @@ class Emitter:
             self.graph._counter, name = fresh_name(self.graph._counter, self.g)
             self.g.add_node(name, op="literal", args=(), shape=(), value=v, anon=True)
             self.index[key] = name
-            self.key_of[name] = key
         return self.index[key]
 
     def size(self, name: str) -> str:
@@ -123,7 +119,6 @@ class Emitter:
         for a in set(args):
             self.g.add_edge(a, name)
         self.index[key] = name
-        self.key_of[name] = key
         self.created.add(name)
         return name
 
@@ -227,20 +222,6 @@ class Emitter:
         raise DerivationError(f"cannot turn the SymPy expression {e} into graphgrad ops",
                               hint="declare the op's derivative with deriv= in its OpSpec")
 
-    def rename(self, node: str, name: str) -> str:
-        """Give a node the emitter created a (generated) name."""
-        relabel(self.g, node, name)
-        for s in self.g.successors(name):
-            sa = self.g.nodes[s]
-            sa["args"] = tuple(name if a == node else a for a in sa["args"])
-        key = self.key_of.pop(node, None)
-        if key is not None:
-            self.index[key] = name
-            self.key_of[name] = key
-        self.created.discard(node)
-        self.created.add(name)
-        return name
-
 
 def broadcast_or(a: Shape, b: Shape) -> Shape:
     """Broadcast shape of ``a`` and ``b`` (``b`` when they do not broadcast)."""
@@ -269,13 +250,13 @@ class Backward:
 
     def needed(self, targets: list[str]) -> list[str]:
         """Nodes of ``graph`` the given targets depend on, in topological order."""
-        return upstream(self.graph, targets)
+        return upstream(self.graph, targets)  # one sweep (ancestors per target was quadratic)
 
 
 def check_of(graph: Graph, of: str, scalar: bool = True) -> None:
     """Check that ``of`` names a node (and, by default, a scalar one)."""
     if of not in graph:
-        raise NameError_(f"{of!r} is not defined", node=str(of),
+        raise NamingError(f"{of!r} is not defined", node=str(of),
                          hint="of must name a node: " + ", ".join(graph.named_nodes()[-8:]))
     if scalar and not is_scalar(graph.shape(of)):
         raise DerivationError(
@@ -304,31 +285,19 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
                         adjoint_of=of)
     bw = Backward(graph, of, ext, seed=seed_node)
     pending: dict[str, list[tuple[str | None, str]]] = {of: [(None, seed_node)]}
-    renamed: dict[str, str] = {}  # adjoint nodes renamed after their variable (old -> new)
-
-    def current(n: str) -> str:
-        while n in renamed:
-            n = renamed[n]
-        return n
-
+    owners: dict[str, str] = {}  # emitted adjoint total -> the variable it is named after
     for node in reversed(graph.topo_order()):
         contribs = pending.pop(node, None)
         if contribs is None:
             continue
-        contribs = [(cons, current(c)) for cons, c in contribs]
         total = contribs[0][1]
         for _, c in contribs[1:]:
             total = b.add(total, c)
-        owner = ext.attrs(total).get("adjoint_of") if total in b.created else node
-        if owner is None or (owner != node and graph.is_named(node) and not graph.is_named(owner)):
+        if total in b.created:
             # name the adjoint after its variable: h_bar (a named variable wins over a sub-expression)
-            old = total
-            total = b.rename(total, adjoint_name(node, ext.nx))
-            a = ext.attrs(total)
-            a["anon"] = not graph.is_named(node)
-            a["adjoint_of"] = node
-            renamed[old] = total  # earlier references are brought up to date below, in one sweep
-            contribs = [(cons, total if c == old else c) for cons, c in contribs]
+            owner = owners.get(total)
+            if owner is None or (graph.is_named(node) and not graph.is_named(owner)):
+                owners[total] = node
         bw.adjoint[node] = total
         bw.order.append(node)
         bw.contributions[node] = [(c, n) for c, n in contribs if c is not None]
@@ -342,8 +311,25 @@ def backward(graph: Graph, of: str, seed: str | None = None) -> Backward:
             if c is None or graph.op(arg) in ("literal", "size"):
                 continue
             pending.setdefault(arg, []).append((node, c))
-    bw.adjoint = {v: current(n) for v, n in bw.adjoint.items()}
-    bw.contributions = {v: [(c, current(n)) for c, n in lst] for v, lst in bw.contributions.items()}
+    _name_adjoints(bw, owners)
     ext._invalidate()
     graph.cache[key] = bw
     return bw
+
+
+def _name_adjoints(bw: Backward, owners: dict[str, str]) -> None:
+    """Rename each emitted adjoint total after its variable, in one pass (linear in the graph)."""
+    g = bw.graph.nx
+    taken = set(g)
+    mapping = {}
+    for node, var in owners.items():
+        mapping[node] = name = adjoint_name(var, taken)
+        taken.add(name)
+    nx.relabel_nodes(g, mapping, copy=False)
+    for node, var in owners.items():
+        new = mapping[node]
+        g.nodes[new].update(anon=not bw.forward.is_named(var), adjoint_of=var)
+        for s in g.successors(new):
+            g.nodes[s]["args"] = tuple(mapping.get(a, a) for a in g.nodes[s]["args"])
+    bw.adjoint = {v: mapping.get(n, n) for v, n in bw.adjoint.items()}
+    bw.contributions = {v: [(c, mapping.get(n, n)) for c, n in lst] for v, lst in bw.contributions.items()}

@@ -61,7 +61,7 @@ class CycleError(GraphgradError):
     """A graph that is not a DAG."""
 
 
-class NameError_(GraphgradError):
+class NamingError(GraphgradError):
     """An undefined, redefined or reserved name."""
 
 
@@ -88,7 +88,7 @@ __all__ = [
     "ArityError",
     "UnknownOpError",
     "CycleError",
-    "NameError_",
+    "NamingError",
     "InputError",
     "SizeError",
     "DerivationError",

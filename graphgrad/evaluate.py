@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import backward, check_of
-from .errors import DerivationError, GraphgradError, InputError, NameError_, ShapeError, SizeError
+from .errors import DerivationError, GraphgradError, InputError, NamingError, ShapeError, SizeError
 from .graph import Graph, upstream
 from .ops import LEAF_KINDS, OPS
 from .shapes import fmt, matrix_form, normalize
@@ -228,7 +228,7 @@ def evaluate(graph: Graph, inputs: Mapping[str, Any] | None = None, *, outputs: 
     outs = list(outputs) if outputs is not None else graph.named_nodes()
     for o in outs:
         if o not in graph:
-            raise NameError_(f"{o!r} is not defined", node=str(o),
+            raise NamingError(f"{o!r} is not defined", node=str(o),
                              hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
     needed = _needed(graph, outs)
     feed = prepare(graph, inputs, needed, sizes, dtype, allow_nonfinite)
@@ -246,7 +246,7 @@ def _wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
     ws = [wrt] if isinstance(wrt, str) else list(wrt)
     for w in ws:
         if w not in graph:
-            raise NameError_(f"wrt {w!r} is not defined", node=str(w),
+            raise NamingError(f"wrt {w!r} is not defined", node=str(w),
                              hint="wrt must name variables: " + ", ".join(graph.named_nodes()))
         if graph.op(w) in ("literal", "size"):
             raise DerivationError(f"cannot differentiate with respect to {graph.describe(w)}", node=w)
@@ -262,25 +262,16 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     """
     check_of(graph, of)
     ws = _wrt_list(graph, wrt)
-    fwd = _needed(graph, [of])
-    first = prepare(graph, inputs, fwd, sizes, dtype, allow_nonfinite)
-    if first.batched:
-        # a batched `of` is one value per sample: seed the reverse pass with ones of that shape
-        # (a cotangent), so that paths that touch no batched value (L = w + f(x): w̄ = 1) are
-        # counted once per sample too
-        bw = backward(graph, of, seed="cotangent")
-        inputs = {**(inputs or {}), bw.seed: np.ones(first.batch, dtype=first.dtype)}
-    else:
-        bw = backward(graph, of)
+    bw = backward(graph, of)
     targets = [of] + [bw.adjoint[w] for w in ws if w in bw.adjoint]
-    order = bw.needed(targets) if len(ws) else fwd
+    order = bw.needed(targets) if len(ws) else _needed(graph, [of])
     feed = prepare(bw.graph, inputs, [n for n in order] + ws, sizes, dtype, allow_nonfinite)
     vals = run(bw.graph, feed, _union_order(bw.graph, order, ws))
     grads = {}
     for w in ws:
         like = vals[w]
         adj = vals[bw.adjoint[w]] if w in bw.adjoint else np.zeros_like(like)
-        grads[w] = _reduce_like(graph, w, adj, like, feed)
+        grads[w] = _reduce_like(graph, w, adj, like, feed, vals[of].ndim > 2)
     return external(graph, of, vals[of]), grads
 
 
@@ -301,9 +292,13 @@ def _union_order(graph: Graph, order: list[str], extra: list[str]) -> list[str]:
     return _needed(graph, order + extra)
 
 
-def _reduce_like(graph: Graph, w: str, adj: np.ndarray, like: np.ndarray, feed: Feed) -> np.ndarray:
+def _reduce_like(graph: Graph, w: str, adj: np.ndarray, like: np.ndarray, feed: Feed,
+                 of_batched: bool) -> np.ndarray:
+    # adjoint values are per sample; one without a batch axis is the same for every sample
     if adj.ndim > like.ndim:
         adj = adj.sum(axis=tuple(range(adj.ndim - like.ndim)))
+    elif of_batched and like.ndim == 2 and adj.ndim == 2 and feed.batch:
+        adj = adj * feed.batch
     if adj.shape != like.shape:
         adj = np.broadcast_to(adj, like.shape)
     adj = np.array(adj, dtype=feed.dtype)  # an owned, writable copy
@@ -430,7 +425,7 @@ def local_vjp_error(op: str, args: list[np.ndarray], rng: np.random.Generator, e
     for k in an:
         v = rng.standard_normal(feed_vals[k].shape)
 
-        def f(x):
+        def f(x, k=k):
             return float(evaluate(local, {**feed_vals, k: x}, outputs=["L"])["L"])
 
         fd = (f(feed_vals[k] + eps * v) - f(feed_vals[k] - eps * v)) / (2 * eps)

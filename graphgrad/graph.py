@@ -27,7 +27,7 @@ from .errors import (
     ArityError,
     CycleError,
     GraphgradError,
-    NameError_,
+    NamingError,
     ShapeError,
     UnknownOpError,
 )
@@ -179,7 +179,7 @@ class Graph:
     def _declare(self, kind: str, name: str, shape: Any, line=None, col=None) -> Var:
         check_user_name(name, line=line, col=col)
         if name in self._g:
-            raise NameError_(f"{name!r} is already defined", node=name, line=line, col=col,
+            raise NamingError(f"{name!r} is already defined", node=name, line=line, col=col,
                              hint="give it another name")
         self._g.add_node(name, op=kind, args=(), shape=_parse_shape(shape), line=line, col=col,
                          anon=False)
@@ -212,7 +212,7 @@ class Graph:
         """A size name (``n`` in ``input X[n, d]``) used as a scalar value."""
         if name in self._g:
             if self._g.nodes[name]["op"] != "size":
-                raise NameError_(f"{name!r} is a variable, not a size", node=name)
+                raise NamingError(f"{name!r} is a variable, not a size", node=name)
             return Var(self, name)
         self._g.add_node(name, op="size", args=(), shape=(), anon=False)
         self._invalidate()
@@ -234,7 +234,7 @@ class Graph:
             return self.literal(float(a)).name
         if isinstance(a, str):
             if a not in self._g:
-                raise NameError_(f"{a!r} is not defined", node=a, hint="declare it first")
+                raise NamingError(f"{a!r} is not defined", node=a, hint="declare it first")
             return a
         raise GraphgradError(f"cannot use {type(a).__name__} {a!r} as an operand",
                              hint="use a Var, a node name or a number")
@@ -253,7 +253,7 @@ class Graph:
         if name is not None:
             check_user_name(name, line=line, col=col)
             if name in self._g:
-                raise NameError_(f"{name!r} is already defined", **where, hint="give it another name")
+                raise NamingError(f"{name!r} is already defined", **where, hint="give it another name")
         names = tuple(self._operand(a) for a in args)
         for i in spec.const_args:
             if self._g.nodes[names[i]]["op"] != "literal":
@@ -263,7 +263,11 @@ class Graph:
         try:
             shape = spec.shape(*(self._g.nodes[n]["shape"] for n in names))
         except ShapeError as e:
-            raise ShapeError(f"{op}: {e.message}", **where, hint=e.hint) from None
+            hint = e.hint
+            if op == "matmul" and hint and hint.startswith("did you mean to transpose"):
+                a, b = (self._label(n) for n in names)
+                hint = f"did you mean {a}.T @ {b}?" if "left" in hint else f"did you mean {a} @ {b}.T?"
+            raise ShapeError(f"{op}: {e.message}", **where, hint=hint) from None
         node = name if name is not None else self._fresh()
         self._g.add_node(node, op=op, args=names, shape=normalize(shape), line=line, col=col,
                          anon=name is None)
@@ -272,12 +276,16 @@ class Graph:
         self._invalidate()
         return Var(self, node)
 
+    def _label(self, n: str) -> str:
+        """How messages refer to an operand: its name, or (…) for a sub-expression."""
+        return n if self.is_named(n) else "(…)"
+
     def name_node(self, v: Operand, name: str, line: int | None = None, col: int | None = None) -> Var:
         """Give a value a user name: renames a fresh sub-expression, else adds an ``id`` node."""
         node = self._operand(v)
         check_user_name(name, line=line, col=col)
         if name in self._g:
-            raise NameError_(f"{name!r} is already defined", node=name, line=line, col=col,
+            raise NamingError(f"{name!r} is already defined", node=name, line=line, col=col,
                              hint="give it another name")
         attrs = self._g.nodes[node]
         if attrs.get("anon") and attrs["op"] not in LEAF_OPS:
@@ -314,7 +322,7 @@ class Graph:
 
     def __getitem__(self, name: str) -> Var:
         if name not in self._g:
-            raise NameError_(f"{name!r} is not defined", node=name,
+            raise NamingError(f"{name!r} is not defined", node=name,
                              hint="defined names: " + ", ".join(self.named_nodes()))
         return Var(self, name)
 
@@ -396,7 +404,7 @@ class Graph:
         for n, a in g.nodes(data=True):
             where = dict(node=str(n), line=a.get("line"), col=a.get("col"))
             if not isinstance(n, str):
-                raise NameError_(f"node names must be strings, got {n!r}", node=repr(n))
+                raise NamingError(f"node names must be strings, got {n!r}", node=repr(n))
             op = a.get("op")
             if op is None:
                 raise UnknownOpError("node has no 'op' attribute", **where,
@@ -414,7 +422,7 @@ class Graph:
                 raise ArityError(f"{op} takes {arity} operands, got {len(args)}", **where)
             for x in args:
                 if x not in g:
-                    raise NameError_(f"operand {x!r} is not a node", **where)
+                    raise NamingError(f"operand {x!r} is not a node", **where)
             preds = set(g.predecessors(n))
             if preds != set(args):
                 raise GraphgradError(

@@ -2,11 +2,12 @@
 
 * Sub-expression nodes: ``_t1``, ``_t2``, ... (users cannot write names that start with ``_``).
 * Adjoint nodes: ``h_bar`` for the adjoint of ``h`` (``_t3_bar`` for a sub-expression).
+* Tangent leaves (forward mode): ``x_dot`` for the tangent of ``x``.
 * Display: trailing digits become subscripts (``W1`` -> ``W₁``, LaTeX ``W_{1}``) and adjoints
   get a bar (``h̄``, ``\\bar{h}``).
 
->>> pretty("W1"), pretty("h", bar=True), latex_name("W12", bar=True)
-('W₁', 'h̄', '\\\\bar{W}_{12}')
+>>> pretty("W1"), pretty("h_2"), pretty("h", bar=True), latex_name("W12", bar=True)
+('W₁', 'h₂', 'h̄', '\\\\bar{W}_{12}')
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import keyword
 import re
 from collections.abc import Container
 
-from .errors import NameError_
+from .errors import NamingError
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-_TRAILING = re.compile(r"^(.*?)(\d+)$")
+_TRAILING = re.compile(r"^(.*?)_?(\d+)$")  # h1 and h_1 both -> h with subscript 1
 _GREEK = {
     "alpha": ("α", r"\alpha"), "beta": ("β", r"\beta"), "gamma": ("γ", r"\gamma"),
     "delta": ("δ", r"\delta"), "epsilon": ("ε", r"\epsilon"), "eta": ("η", r"\eta"),
@@ -33,13 +34,13 @@ BAR = "\u0304"  # combining macron: h̄
 def check_user_name(name: str, line: int | None = None, col: int | None = None) -> None:
     """Reject names users may not write: non-identifiers, keywords, ``_``-prefixed, reserved."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise NameError_(f"{name!r} is not a valid name", line=line, col=col,
+        raise NamingError(f"{name!r} is not a valid name", line=line, col=col,
                          hint="use letters, digits and _ (not first), e.g. W1 or h_out")
     if name.startswith("_"):
-        raise NameError_(f"{name!r} starts with '_', which graphgrad reserves for generated names",
+        raise NamingError(f"{name!r} starts with '_', which graphgrad reserves for generated names",
                          line=line, col=col, hint="drop the leading underscore")
     if name in RESERVED:
-        raise NameError_(f"{name!r} is a reserved word", line=line, col=col, hint="choose another name")
+        raise NamingError(f"{name!r} is a reserved word", line=line, col=col, hint="choose another name")
 
 
 def fresh_name(counter: int, taken: Container[str]) -> tuple[int, str]:
@@ -58,6 +59,16 @@ def adjoint_name(node: str, taken: Container[str]) -> str:
     while name in taken:
         k += 1
         name = f"{node}_bar{k}"
+    return name
+
+
+def tangent_name(node: str, taken: Container[str]) -> str:
+    """IR name of the tangent leaf of ``node`` (forward mode): ``x_dot`` (``x_dot2``... if taken)."""
+    name = f"{node}_dot"
+    k = 1
+    while name in taken:
+        k += 1
+        name = f"{node}_dot{k}"
     return name
 
 

@@ -15,12 +15,20 @@ Conventions
   ``out`` the output node, ``args`` the operand nodes; it returns one adjoint *contribution* per
   operand (``None`` where there is none), built with the emitter ``b`` out of ops of this same
   table -- so the backward pass is a graph on the same IR, which every back end can read.
+* ``matrix(c, args, shapes, out)``: the op as a SymPy *matrix expression* (``W x``, ``σ(z)``,
+  ``h ⊙ r``) for the symbolic back end. ``c`` is the converter
+  (:class:`graphgrad.symbolic.Converter`), ``args`` the operands' expressions (``MatrixExpr`` for
+  vectors and matrices, scalar ``Expr`` for scalars), ``shapes`` their shapes and ``out`` the
+  output's; it builds the expression with ``c``'s helpers (``c.add``, ``c.hadamard``,
+  ``c.matmul``, ``c.bcast``, ``c.total``, ...). Element-wise unary ops get the default
+  ``c.apply(name, x)`` (printed ``σ(z)``).
 * ``deriv(b, out, x)`` (element-wise unary ops only): f'(x) as a node. When omitted it is derived
   by SymPy from ``sympy`` (``sympy.diff``) and turned back into ops; the VJP is then ``g * f'(x)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping
@@ -74,6 +82,7 @@ class OpSpec:
     numpy: Callable[..., np.ndarray]
     sympy: Callable[..., Any]
     vjp: Callable[..., tuple] | None = None
+    matrix: Callable[..., Any] | None = None  # (c, args, shapes, out) -> SymPy matrix expression
     elementwise: bool = False
     deriv: Callable[..., Any] | None = None
     domain: tuple[float, float] = (-2.0, 2.0)
@@ -190,32 +199,31 @@ def np_dsigmoid(x: np.ndarray) -> np.ndarray:
 
 def np_norm(x: np.ndarray) -> np.ndarray:
     """Euclidean (Frobenius) norm over the two maths axes, kept as a 1 x 1."""
-    return np.sqrt(np.sum(x * x, axis=REDUCE, keepdims=True))
+    return np.sqrt(np.add.reduce(x * x, axis=REDUCE, keepdims=True))
 
 
 def np_unit(x: np.ndarray) -> np.ndarray:
     """x / ‖x‖, with the subgradient 0 at x = 0."""
     n = np_norm(x)
-    return np.divide(x, n, out=np.zeros(np.broadcast_shapes(x.shape, n.shape), x.dtype), where=n > 0)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
 
 
 def np_sum_to(g: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Sum ``g``'s maths axes down to ``like``'s (undoing broadcasting); batch axes are kept.
+    """Sum ``g`` over the maths axes that ``like`` has as 1 (undoing broadcasting).
 
-    Adjoints stay per sample; the evaluator sums a batch only at the end, for variables fed
-    without one. (Summing the batch here too, only where shapes differ, counted a sample-free
-    path such as ``L = w + sum(w + x)`` with batched ``x`` wrongly.)
-
-    >>> np_sum_to(np.ones((2, 3, 4)), np.ones((3, 1))).shape
-    (2, 3, 1)
+    Batch axes are kept: every adjoint value is per sample (one without a batch axis is the same
+    for every sample); :func:`graphgrad.grad` sums over the batch once, at the end.
     """
     axes = tuple(ax for ax in (-2, -1) if like.shape[ax] == 1 and g.shape[ax] != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else g
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    if out.shape[-2:] != like.shape[-2:]:
+        out = np.broadcast_to(out, out.shape[:-2] + like.shape[-2:])
+    return out
 
 
 def np_expand(g: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Broadcast ``g`` up to ``like``'s shape."""
-    return np.broadcast_to(g, np.broadcast_shapes(g.shape, like.shape))
+    """Broadcast ``g`` up to ``like``'s maths shape (batch axes of ``g`` kept)."""
+    return np.broadcast_to(g, np.broadcast_shapes(g.shape, like.shape[-2:]))
 
 
 def np_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -238,6 +246,110 @@ def _sym_sum_to(g: sp.Matrix, like: sp.Matrix) -> sp.Matrix:
 
 def _sym_norm(x: sp.Matrix) -> sp.Matrix:
     return sp.Matrix([[sp.sqrt(sum(e**2 for e in x))]])
+
+
+# ----------------------------------------------------------------------------- SymPy matrix forms
+# c is the converter (graphgrad.symbolic.Converter): c.add/c.mul/c.neg/c.power/c.matmul/
+# c.transpose/c.hadamard build expressions (folded or not, as it is set), c.bcast/c.reduce
+# broadcast and reduce with ones vectors, c.total/c.norm/c.inner/c.apply make the scalar and
+# element-wise forms, c.is_matrix/c.ones_coeff inspect an expression.
+
+
+def matrix_add(c, args, shapes, out):
+    # broadcast operands with ones vectors: b + c 𝟙
+    return c.add(*(c.bcast(x, s, out) for x, s in zip(args, shapes)))
+
+
+def matrix_sub(c, args, shapes, out):
+    a, b = (c.bcast(x, s, out) for x, s in zip(args, shapes))
+    return c.add(a, c.neg(b))
+
+
+def matrix_mul(c, args, shapes, out):
+    # a scalar scales; (k 𝟙) ⊙ y = k y; else the Hadamard product of the broadcast operands
+    a, b = args
+    if not c.is_matrix(a) or not c.is_matrix(b):
+        return c.mul(a, b)
+    for x, y in ((a, b), (b, a)):
+        k = c.ones_coeff(x)
+        if k is not None and x.shape == y.shape:
+            return c.mul(k, y)
+    return c.hadamard(*(c.bcast(x, s, out) for x, s in zip(args, shapes)))
+
+
+def matrix_div(c, args, shapes, out):
+    # a / b = a b⁻¹ for a scalar b, else a ⊙ b^∘⁻¹
+    a, b = args
+    if not c.is_matrix(b):
+        return c.mul(a, c.power(b, -1))
+    inv = c.power(c.bcast(b, shapes[1], out), -1)
+    if not c.is_matrix(a):
+        return c.mul(a, inv)
+    return c.hadamard(c.bcast(a, shapes[0], out), inv)
+
+
+def matrix_pow(c, args, shapes, out):
+    a, p = args
+    return a if p == 1 else c.power(a, p)
+
+
+def matrix_matmul(c, args, shapes, out):
+    # a 1 x 1 product (xᵀ y) is used as the scalar it is
+    a, b = args
+    if not c.is_matrix(a) or not c.is_matrix(b):
+        return c.mul(a, b)
+    prod = c.matmul(a, b)
+    return c.inner(prod) if is_scalar(out) else prod
+
+
+def matrix_norm(c, args, shapes, out):
+    a = args[0]
+    return c.norm(a) if c.is_matrix(a) else sp.Abs(a)
+
+
+def matrix_unit(c, args, shapes, out):
+    # u / ‖u‖; sign(a) for a scalar
+    a = args[0]
+    return c.mul(c.power(c.norm(a), -1), a) if c.is_matrix(a) else sp.sign(a)
+
+
+def matrix_dot(c, args, shapes, out):
+    a, b = args
+    if not c.is_matrix(a) or not c.is_matrix(b):
+        return c.mul(a, b)
+    return c.inner(c.matmul(c.transpose(a), b, fold=False))
+
+
+def matrix_sum(c, args, shapes, out):
+    a = args[0]
+    return c.total(a) if c.is_matrix(a) else a
+
+
+def matrix_mean(c, args, shapes, out):
+    a = args[0]
+    if not c.is_matrix(a):
+        return a
+    R, C = a.shape  # noqa: N806 - the maths names
+    return c.mul(c.total(a), (R * C) ** -1)
+
+
+def matrix_sum_to(c, args, shapes, out):
+    # 𝟙ᵀ g sums the rows away, g 𝟙 the columns
+    g = args[0]
+    if not c.is_matrix(g):
+        return c.bcast(g, (), out)
+    if is_scalar(out):
+        return c.total(g)
+    return c.reduce(g, out if is_scalar(shapes[0]) else shapes[0], out)
+
+
+def matrix_expand(c, args, shapes, out):
+    return c.bcast(args[0], shapes[0], out)
+
+
+def matrix_elementwise(name: str, c, args, shapes, out):
+    """Matrix form of element-wise unary op ``name`` (the default): ``name(x)``, printed ``σ(z)``."""
+    return c.apply(name, args[0])
 
 
 # ----------------------------------------------------------------------------- VJP rules
@@ -316,7 +428,7 @@ def vjp_elementwise(b, out, g, x):
     """VJP of an element-wise unary op: g ⊙ f'(x)."""
     spec = OPS[b.op_of(out)]
     d = spec.deriv(b, out, x) if spec.deriv is not None else b.from_sympy_scalar(
-        _sym_deriv(spec.name), {_T: x}
+        sympy_derivative(spec.name), {_T: x}
     )
     return (None,) if d is None else (b.mul(g, d),)
 
@@ -325,8 +437,8 @@ _T = sp.Symbol("t", real=True)
 
 
 @functools.cache
-def _sym_deriv(name: str) -> sp.Expr:
-    """f'(t) of element-wise op ``name``, by ``sympy.diff`` once per op (not once per node)."""
+def sympy_derivative(name: str) -> sp.Expr:
+    """f'(t) of element-wise op ``name``, by ``sympy.diff`` of its scalar formula (in t)."""
     return sp.diff(OPS[name].sympy(_T), _T)
 
 
@@ -342,20 +454,21 @@ def table(*specs: OpSpec) -> Mapping[str, OpSpec]:
         if s.vjp is None and not s.elementwise:
             raise ValueError(f"op {s.name!r} needs a vjp rule or elementwise=True")
         if s.elementwise and s.arity == 1 and s.vjp is None:
-            s = _with_vjp(s, vjp_elementwise)
+            s = dataclasses.replace(s, vjp=vjp_elementwise)
         if s.vjp is None:
             raise ValueError(f"element-wise op {s.name!r} of arity {s.arity} needs a vjp rule")
+        if s.elementwise and s.arity == 1 and s.matrix is None:
+            s = dataclasses.replace(s, matrix=functools.partial(matrix_elementwise, s.name))
+        if s.matrix is None:
+            raise ValueError(f"op {s.name!r} needs a matrix form (matrix=) for the symbolic back end")
         out[s.name] = s
     return MappingProxyType(out)
 
 
-def _with_vjp(s: OpSpec, vjp: Callable) -> OpSpec:
-    return OpSpec(**{**s.__dict__, "vjp": vjp})
-
-
-def _unary(name, sym, kernel, *, deriv=None, render, domain=(-2.0, 2.0), kinks=(), public=True, doc=""):
+def _unary(name, sym, kernel, *, deriv=None, matrix=None, render, domain=(-2.0, 2.0), kinks=(), public=True,
+           doc=""):
     return OpSpec(
-        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, render=render,
+        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, matrix=matrix, render=render,
         domain=domain, kinks=kinks, public=public, doc=doc,
     )
 
@@ -364,23 +477,24 @@ FUNC = dict(shape="ellipse", color="#dbe9f6")
 ARITH = dict(shape="circle", color="#f2f2f2")
 
 OPS: Mapping[str, OpSpec] = table(
-    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, elementwise=True,
+    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, matrix_add, elementwise=True,
            render=Render("+", "+", "infix", 10, **ARITH), doc="element-wise sum, with broadcasting"),
-    OpSpec("sub", 2, broadcast_shape, np.subtract, lambda a, b: a - b, vjp_sub, elementwise=True,
+    OpSpec("sub", 2, broadcast_shape, np.subtract, lambda a, b: a - b, vjp_sub, matrix_sub, elementwise=True,
            render=Render("−", "-", "infix", 10, **ARITH), doc="element-wise difference"),
-    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, elementwise=True,
+    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, matrix_mul, elementwise=True,
            render=Render("⊙", r"\odot", "infix", 20, **ARITH),
            doc="element-wise (Hadamard) product; a scalar times an array scales it"),
-    OpSpec("div", 2, broadcast_shape, np.divide, lambda a, b: a / b, vjp_div, elementwise=True,
+    OpSpec("div", 2, broadcast_shape, np.divide, lambda a, b: a / b, vjp_div, matrix_div, elementwise=True,
            domain=(0.5, 2.0), render=Render("/", "/", "infix", 20, **ARITH), doc="element-wise quotient"),
-    OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul,
+    OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul, matrix_matmul,
            render=Render("@", "", "infix", 20, shape="box", color="#fde9c9"),
            doc="matrix product; vectors are columns, so a.T @ b is a scalar and a @ b.T an outer product"),
     OpSpec("transpose", 1, transpose_shape, lambda a: np.swapaxes(a, -1, -2), lambda a: a.T,
-           vjp_transpose, render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)"),
-    _unary("neg", lambda t: -t, np.negative, render=Render("−", "-", "prefix", 25, **ARITH),
-           doc="negation (-x)"),
-    OpSpec("pow", 2, pow_shape, np.power, lambda a, p: a**p, vjp_pow, elementwise=True,
+           vjp_transpose, lambda c, args, shapes, out: c.transpose(args[0]),
+           render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)"),
+    _unary("neg", lambda t: -t, np.negative, matrix=lambda c, args, shapes, out: c.neg(args[0]),
+           render=Render("−", "-", "prefix", 25, **ARITH), doc="negation (-x)"),
+    OpSpec("pow", 2, pow_shape, np.power, lambda a, p: a**p, vjp_pow, matrix_pow, elementwise=True,
            const_args=(1,), domain=(0.5, 2.0), render=Render("^", "^", "infix", 30, **ARITH),
            doc="element-wise power with a constant exponent (x**2)"),
     _unary("sigmoid", sym_sigmoid, np_sigmoid, deriv=lambda b, out, x: b.dsigmoid(x),
@@ -402,29 +516,31 @@ OPS: Mapping[str, OpSpec] = table(
     _unary("drelu", lambda t: sp.Heaviside(t, 0), lambda x: (x > 0).astype(x.dtype), kinks=(0.0,),
            deriv=lambda b, out, x: None, render=Render("relu′", r"\operatorname{relu}'", **FUNC),
            doc="relu'(x): 1 where x > 0, else 0"),
-    OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm,
+    OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm, matrix_norm,
            render=Render("‖·‖", r"\lVert\cdot\rVert", "wrap", 100, **FUNC),
            doc="Euclidean norm of a vector, Frobenius norm of a matrix; gradient 0 at 0"),
-    OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot,
+    OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot, matrix_dot,
            render=Render("·", r"\cdot", "call", **FUNC), doc="aᵀb of two vectors"),
     OpSpec("sum", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True),
-           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, render=Render("Σ", r"\sum", **FUNC),
+           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, render=Render("Σ", r"\sum", **FUNC),
            doc="sum of all elements"),
     OpSpec("mean", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True) / (x.shape[-2] * x.shape[-1]),
-           lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean,
+           lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean, matrix_mean,
            render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements"),
     # --- internal ops: naming an existing node, and what the reverse pass emits
-    OpSpec("id", 1, same_shape, lambda x: x, lambda x: x, lambda b, out, g, x: (g,), public=False,
+    OpSpec("id", 1, same_shape, lambda x: x, lambda x: x, lambda b, out, g, x: (g,),
+           lambda c, args, shapes, out: args[0], public=False,
            render=Render("=", "=", "call", **ARITH), doc="identity: a second name for a value (y = x)"),
-    OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, public=False,
-           domain=(0.5, 2.0), render=Render("unit", r"\operatorname{unit}", **FUNC),
+    OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, matrix_unit,
+           public=False, domain=(0.5, 2.0), render=Render("unit", r"\operatorname{unit}", **FUNC),
            doc="x / ‖x‖, 0 at x = 0 (the norm's derivative)"),
-    OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, public=False,
+    OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, matrix_sum_to, public=False,
            render=Render("Σ→", r"\Sigma", **FUNC), doc="sum g down to like's shape (undo broadcasting)"),
     OpSpec("expand", 2, lambda g, like: broadcast_shape(g, like), np_expand,
            lambda g, like: sp.Matrix(max(g.rows, like.rows), max(g.cols, like.cols),
                                      lambda i, j: g[i if g.rows > 1 else 0, j if g.cols > 1 else 0]),
-           vjp_expand, public=False, render=Render("expand", r"\operatorname{expand}", **FUNC),
+           vjp_expand, matrix_expand, public=False,
+           render=Render("expand", r"\operatorname{expand}", **FUNC),
            doc="broadcast g up to like's shape"),
 )
 """Every op by name."""

@@ -254,7 +254,7 @@ def test_regressions_located(text: str, col: int) -> None:
 
 def test_regression_column_counts_characters() -> None:
     line = "ä = x + foo"
-    with pytest.raises(gg.NameError_) as info:
+    with pytest.raises(gg.NamingError) as info:
         gg.parse("input x\n" + line)
     assert line[info.value.col - 1:].startswith("foo"), str(info.value)
 

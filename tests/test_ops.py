@@ -3,13 +3,16 @@ differences and vs SymPy's element-wise differentiation, at small non-square siz
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import sympy as sp
 
 import graphgrad as gg
-from graphgrad.ops import OPS
-from graphgrad.shapes import matrix_form
+from graphgrad.ops import OPS, OpSpec, matrix_elementwise, same_shape, table
+from graphgrad.shapes import is_scalar, matrix_form
+from graphgrad.symbolic import Converter, evaluate_expr
 
 # operand shapes per op; non-square so that a missing transpose cannot hide
 BINARY_EW = [((2, 3), (2, 3)), ((3,), ()), ((), (2, 3)), ((3,), (3, 4)), ((1, 4), (3, 4))]
@@ -27,10 +30,13 @@ SHAPES = {
 }
 
 
-def cases():
+def _cases():
     for name, spec in OPS.items():
         for shapes in SHAPES.get(name, UNARY if spec.arity == 1 else BINARY_EW):
             yield pytest.param(name, shapes, id=f"{name}-{'-'.join(map(str, shapes))}")
+
+
+CASES = list(_cases())
 
 
 def sample(spec, shape, rng, dtype=np.float64):
@@ -59,7 +65,7 @@ def build(name, shapes, rng, dtype=np.float64):
     return g, out, vals
 
 
-@pytest.mark.parametrize("name,shapes", cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 def test_shape_rule_matches_kernel(name, shapes):
     rng = np.random.default_rng(1)
     g, out, vals = build(name, shapes, rng)
@@ -67,7 +73,7 @@ def test_shape_rule_matches_kernel(name, shapes):
     assert value.shape == tuple(out.shape)
 
 
-@pytest.mark.parametrize("name,shapes", cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_vjp_matches_central_differences(name, shapes, dtype):
     rng = np.random.default_rng(2)
@@ -90,7 +96,7 @@ def test_vjp_matches_central_differences(name, shapes, dtype):
         assert np.isclose(an, fd, **tol), f"{name} d/d{w}: analytic {an} vs central difference {fd}"
 
 
-@pytest.mark.parametrize("name,shapes", cases())
+@pytest.mark.parametrize("name,shapes", CASES)
 def test_kernel_and_vjp_match_sympy(name, shapes):
     """Kernel vs SymPy's forward form, and every adjoint entry vs sympy.diff of sum(G ⊙ f(A))."""
     spec = OPS[name]
@@ -128,3 +134,46 @@ def test_table_entries_are_complete():
         assert spec.render.symbol, name
         assert spec.doc, name
         assert name in SHAPES or spec.arity == 1 or spec.elementwise, f"add sample shapes for {name}"
+
+
+def test_every_op_has_a_matrix_form():
+    """The symbolic back end converts every op through its table entry (``OpSpec.matrix``); only
+    element-wise unary ops may use the shared default ``name(x)``."""
+    for name, spec in OPS.items():
+        assert callable(spec.matrix), f"{name} has no matrix form"
+        if isinstance(spec.matrix, functools.partial) and spec.matrix.func is matrix_elementwise:
+            assert spec.elementwise and spec.arity == 1, f"{name} is not element-wise unary"
+            assert spec.matrix.args == (name,), f"{name}'s default matrix form applies {spec.matrix.args}"
+    defaults = {n for n, s in OPS.items() if isinstance(s.matrix, functools.partial)}
+    assert {"sigmoid", "tanh", "exp", "dsigmoid"} <= defaults
+    assert "neg" not in defaults  # -x, not neg(x)
+
+
+def test_table_refuses_an_op_without_a_matrix_form():
+    def twice(x):
+        return 2 * x
+
+    plain = OpSpec("twice", 1, same_shape, twice, twice, lambda b, out, g, x: (b.mul(b.lit(2.0), g),))
+    with pytest.raises(ValueError, match="matrix form"):
+        table(plain)
+    unary = OpSpec("softplus", 1, same_shape, lambda x: np.logaddexp(0.0, x),
+                   lambda t: sp.log(1 + sp.exp(t)), elementwise=True)
+    form = table(unary)["softplus"].matrix
+    assert form.func is matrix_elementwise and form.args == ("softplus",)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+@pytest.mark.parametrize("name,shapes", CASES)
+def test_matrix_form_matches_kernel(name, shapes, fold):
+    """The op's SymPy matrix form, computed from the expression itself (lambdify), equals its kernel."""
+    rng = np.random.default_rng(4)
+    g, out, vals = build(name, shapes, rng)
+    expr = Converter(g, fold=fold)(out.name)
+    env = {}
+    for n, v in vals.items():
+        shape = g.shape(n)
+        env[n] = float(v) if is_scalar(shape) else np.asarray(v).reshape(matrix_form(shape))
+    got = np.asarray(evaluate_expr(expr, env, g), dtype=float)
+    want = gg.evaluate(g, vals, outputs=[out.name])[out.name]
+    np.testing.assert_allclose(np.broadcast_to(got, matrix_form(out.shape)).reshape(np.shape(want)), want,
+                               rtol=1e-10, atol=1e-12, err_msg=f"{name}: {expr}")

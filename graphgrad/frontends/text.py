@@ -31,7 +31,7 @@ import re
 import warnings
 from pathlib import Path
 
-from ..errors import GraphgradError, NameError_, ParseError, UnknownOpError
+from ..errors import GraphgradError, NamingError, ParseError, UnknownOpError
 from ..graph import Graph, Var
 from ..ops import PUBLIC_OPS
 
@@ -131,17 +131,18 @@ class _Parser:
                 dcol = m.start(3) + 1
                 for part in m.group(3).split(","):
                     d = part.strip()
+                    pcol = dcol + len(part) - len(part.lstrip())
                     if re.fullmatch(r"\d+", d):
                         dims.append(int(d))
                     elif d.isidentifier() and not d.startswith("_"):
                         dims.append(d)
                         self.sizes.add(d)
                     else:
-                        raise ParseError(f"bad dim {d!r} in {name}[{m.group(3)}]", line=line, col=dcol,
+                        raise ParseError(f"bad dim {d!r} in {name}[{m.group(3)}]", line=line, col=pcol,
                                          hint="dims are integers or size names, e.g. [K, N]")
                     dcol += len(part) + 1
             if name in self.sizes:
-                raise NameError_(f"{name!r} is used as a size, so it cannot also be a variable",
+                raise NamingError(f"{name!r} is used as a size, so it cannot also be a variable",
                                  line=line, col=col, hint="rename the variable or the size")
             try:
                 getattr(self.g, kind)(name, tuple(dims))
@@ -151,7 +152,7 @@ class _Parser:
             self.defined_at[name] = line
             for d in dims:
                 if isinstance(d, str) and d in self.g and self.g.op(d) != "size":
-                    raise NameError_(f"{d!r} is a variable, so it cannot also be a size", line=line,
+                    raise NamingError(f"{d!r} is a variable, so it cannot also be a size", line=line,
                                      col=col, hint="rename the variable or the size")
             items += 1
             pos = m.end()
@@ -187,10 +188,10 @@ class _Parser:
         tcol = stmt.targets[0].col_offset + 1 + off
         if target in self.g:
             first = self.g.attrs(target).get("line")
-            raise NameError_(f"{target!r} is already defined" + (f" on line {first}" if first else ""),
+            raise NamingError(f"{target!r} is already defined" + (f" on line {first}" if first else ""),
                              line=line, col=tcol, hint="give each value its own name")
         if target in self.sizes:
-            raise NameError_(f"{target!r} is a size name", line=line, col=tcol,
+            raise NamingError(f"{target!r} is a size name", line=line, col=tcol,
                              hint="rename the variable or the size")
         try:
             value = self._expr(stmt.value, line, target)
@@ -198,8 +199,9 @@ class _Parser:
                 value = self.g.literal(value)
             self.g.name_node(value, target, line=line, col=tcol)
         except GraphgradError as e:
-            if e.line is None:
-                raise type(e)(e.message, node=e.node or target, line=line, col=tcol, hint=e.hint) from None
+            if e.line is None or e.node is None:
+                raise type(e)(e.message, node=e.node or target, line=e.line or line,
+                              col=e.col if e.line else tcol, hint=e.hint) from None
             raise
         self.defined_at[target] = line
 
@@ -309,11 +311,11 @@ class _Parser:
         if name in self.sizes:
             return g.size(name)
         if name in self.later and self.later[name] >= line:
-            raise NameError_(f"{name!r} is used before it is defined (on line {self.later[name]})",
+            raise NamingError(f"{name!r} is used before it is defined (on line {self.later[name]})",
                              line=line, col=col, hint="define each name before its first use")
         known = [n for n in g.named_nodes()] + sorted(self.sizes)
-        close = difflib.get_close_matches(name, known, n=1)
-        raise NameError_(f"{name!r} is not defined", line=line, col=col,
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        raise NamingError(f"{name!r} is not defined", line=line, col=col,
                          hint=(f"did you mean {close[0]}? " if close else "")
                          + "declare it with input/param/const, or define it with an equation")
 

@@ -1,0 +1,29 @@
+"""graphgrad check: is a hand-derived derivative right? Exit 0 when it is, 1 when it is not."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..checker import check
+from .common import add_model, load
+
+HELP = "check a hand-derived derivative (model syntax) against the reverse pass, and diagnose slips"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``graphgrad check``."""
+    add_model(p)
+    p.add_argument("--of", metavar="NAME", required=True, help="the scalar output (e.g. L)")
+    p.add_argument("--wrt", metavar="NAME", required=True, help="the variable (e.g. x)")
+    p.add_argument("--candidate", metavar="EXPR", required=True,
+                   help='the derivative, e.g. "(y - s) + W1.T @ ((W2.T @ (y - s) + r) * dsigmoid(z))"')
+    p.add_argument("--trials", type=int, default=3, help="random size bindings to try (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``graphgrad check``."""
+    graph = load(args.model)
+    result = check(graph, args.of, args.wrt, args.candidate, trials=args.trials, seed=args.seed)
+    print(result)
+    return 0 if result.correct else 1

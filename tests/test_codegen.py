@@ -1,0 +1,337 @@
+"""The compiler: generated source, its optimisations, and agreement with graphgrad.value_and_grad."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import graphgrad as gg
+from graphgrad.cli import main
+from graphgrad.codegen import compile, compile_forward, compile_vjp
+
+from conftest import RESIDUAL, residual_values
+
+ALL = ["x", "W1", "b1", "W2", "b2"]
+
+
+def hand(x, W1, b1, W2, b2, r, s):
+    """The residual MLP's loss (summed over the batch) and gradients, written by hand."""
+    z = x @ W1.T + b1
+    h = 1 / (1 + np.exp(-z))
+    d = x + h @ W2.T + b2 - s
+    L = 0.5 * np.sum(d * d) + np.sum(h @ r)
+    dz = (d @ W2 + r) * h * (1 - h)
+    return L, {"x": dz @ W1 + d, "W1": dz.T @ x, "b1": dz.sum(0), "W2": d.T @ h, "b2": d.sum(0)}
+
+
+def lines(src: str) -> list[str]:
+    return [ln.strip() for ln in src.splitlines()[1:]]
+
+
+# ------------------------------------------------------------------ agreement
+
+
+@pytest.mark.parametrize("B", [None, 1, 5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_residual_mlp_matches_value_and_grad(mlp, B, dtype):
+    v = residual_values(4, 3, B=B, seed=3, dtype=dtype)
+    value, grads = compile(mlp, "L", ALL + ["r", "s"])(**v)
+    value0, grads0 = gg.value_and_grad(mlp, "L", ALL + ["r", "s"], v)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert np.shape(value) == np.shape(value0)
+    np.testing.assert_allclose(value, value0, rtol=tol)
+    for k in grads0:
+        assert grads[k].shape == grads0[k].shape and grads[k].dtype == dtype, k
+        np.testing.assert_allclose(grads[k], grads0[k], rtol=tol, atol=tol, err_msg=k)
+
+
+def test_reduce_sum_matches_the_hand_written_reference(mlp):
+    v = residual_values(6, 5, B=7, seed=1)
+    L, grads = compile(mlp, "L", ALL, reduce="sum")(**v)
+    L0, grads0 = hand(**v)
+    assert np.ndim(L) == 0
+    np.testing.assert_allclose(L, L0, rtol=1e-13)
+    for k in ALL:
+        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-12, atol=1e-13, err_msg=k)
+
+
+def test_results_are_bitwise_stable_and_inputs_untouched(mlp):
+    v = residual_values(5, 4, B=3, seed=2)
+    before = {k: a.copy() for k, a in v.items()}
+    f = compile(mlp, "L", ALL, reduce="sum")
+    L1, g1 = f(**v)
+    g1["x"][...] = 0.0  # the caller owns what it gets back
+    L2, g2 = f(**v)
+    L3, g3 = compile(mlp, "L", ALL, reduce="sum")(**v)
+    assert L1 == L2 == L3
+    for k in ALL:
+        assert np.array_equal(g2[k], g3[k]), k
+        assert np.array_equal(v[k], before[k]), f"input {k} was overwritten"
+    assert not np.shares_memory(g2["x"], g3["x"])
+
+
+def test_specialize_gives_the_unchecked_generated_function(mlp):
+    v = residual_values(4, 3, B=2, seed=6)
+    f = compile(mlp, "L", ALL, reduce="sum")
+    step = f.specialize(**v)
+    L1, g1 = step(**v)
+    L2, g2 = f(**v)
+    assert L1 == L2 and all(np.array_equal(g1[k], g2[k]) for k in ALL)
+    assert step.__name__ == "value_and_grad_L"
+
+
+def test_column_fed_vector_and_lists(mlp):
+    v = residual_values(3, 2, seed=4)
+    f = compile(mlp, "L", ["x", "b1"])
+    col = dict(v, x=v["x"].reshape(-1, 1), b1=v["b1"].tolist())
+    _, g = f(**col)
+    _, g0 = gg.value_and_grad(mlp, "L", ["x", "b1"], col)
+    assert g["x"].shape == (3, 1)
+    np.testing.assert_allclose(g["x"], g0["x"], rtol=1e-13)
+    np.testing.assert_allclose(g["b1"], g0["b1"], rtol=1e-13)
+
+
+def test_errors_are_graphgrad_errors(mlp):
+    f = compile(mlp, "L", ["x"])
+    v = residual_values(3, 2)
+    with pytest.raises(gg.GraphgradError, match="unknown input"):
+        f(**v, q=1.0)
+    with pytest.raises(gg.GraphgradError, match="missing"):
+        f(**{k: a for k, a in v.items() if k != "W1"})
+    with pytest.raises(gg.GraphgradError, match="mixed float types"):
+        f(**dict(v, x=v["x"].astype(np.float32)))
+    with pytest.raises(gg.GraphgradError):
+        compile(mlp, "nope", ["x"])
+    with pytest.raises(gg.GraphgradError, match="cannot be batched"):
+        compile(mlp, "L", ["x"]).program(batched=["W1"])
+
+
+# ------------------------------------------------------------------ random graphs
+
+SHAPES = {"n": ("N",), "k": ("K",), "m": ("K", "N"), "s": ()}
+
+
+def random_graph(seed: int) -> gg.Graph:
+    """A random DAG of 6-14 ops over an input x[N], params W[K, N], a[N], c[K], and a scalar L."""
+    rng = np.random.default_rng(seed)
+    g = gg.Graph()
+    pool = {"n": [g.input("x", "N"), g.param("a", "N")], "k": [g.param("c", "K")],
+            "m": [g.param("W", ("K", "N"))], "s": []}
+    pick = lambda kind: pool[kind][rng.integers(len(pool[kind]))]
+    for _ in range(rng.integers(6, 15)):
+        kind = rng.choice(["n", "k", "m"] + (["s"] if pool["s"] else []))
+        op = rng.choice(["add", "sub", "mul", "tanh", "sigmoid", "mv", "mtv", "dot", "norm2",
+                         "outer", "scale", "sum", "neg"])
+        if op in ("add", "sub", "mul"):
+            out, k = gg.apply(op, pick(kind), pick(kind)), kind
+        elif op in ("tanh", "sigmoid", "neg"):
+            out, k = gg.apply(op, pick(kind)), kind
+        elif op == "mv":
+            out, k = pick("m") @ pick("n"), "k"
+        elif op == "mtv" and pool["k"]:
+            out, k = pick("m").T @ pick("k"), "n"
+        elif op == "outer" and pool["k"]:
+            out, k = pick("k") @ pick("n").T, "m"
+        elif op == "dot":
+            v = rng.choice(["n", "k"]) if pool["k"] else "n"
+            out, k = gg.dot(pick(v), pick(v)), "s"
+        elif op == "norm2":
+            out, k = gg.norm(pick(kind)) ** 2, "s"
+        elif op == "sum":
+            out, k = gg.sum(pick(kind)), "s"
+        elif op == "scale" and pool["s"]:
+            out, k = pick("s") * pick(kind), kind
+        else:
+            continue
+        pool[k].append(out)
+    terms = [gg.sum(pool[k][-1]) if k != "s" else pool[k][-1] for k in pool if pool[k]]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    total.named("L")
+    return g
+
+
+def random_values(g: gg.Graph, seed: int, B: int | None) -> dict:
+    rng = np.random.default_rng(seed)
+    sizes = {"N": 3, "K": 2}
+    out = {}
+    for n in g.leaves():
+        shape = tuple(sizes[d] for d in g.shape(n))
+        if B and g.op(n) == "input":
+            shape = (B, *shape)
+        out[n] = 0.5 * rng.standard_normal(shape)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_graphs_agree_with_the_evaluator(seed):
+    g = random_graph(seed)
+    wrt = g.leaves()
+    for B in (None, 3):
+        v = random_values(g, seed, B)
+        value0, grads0 = gg.value_and_grad(g, "L", wrt, v)
+        value, grads = compile(g, "L", wrt)(**v)
+        np.testing.assert_allclose(value, value0, rtol=1e-11, atol=1e-12)
+        for k in wrt:
+            assert grads[k].shape == grads0[k].shape, k
+            np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=f"{k} B={B}")
+        if B:
+            L, gs = compile(g, "L", wrt, reduce="sum")(**v)
+            np.testing.assert_allclose(L, np.sum(value0), rtol=1e-11, atol=1e-12)
+            for k in wrt:
+                np.testing.assert_allclose(gs[k], grads0[k], rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------ the optimisations, in the source
+
+
+def test_residual_mlp_source_reads_like_the_hand_written_reference(mlp):
+    src = compile(mlp, "L", ALL, reduce="sum", batched=["x"]).source
+    body = lines(src)
+    for want in ["z = x @ W1.T", "z += b1", "y = h @ W2.T", "y += x", "y += b2",
+                 "h_bar = y_bar @ W2", "h_bar += r", "W2_bar = y_bar.T @ h", "W1_bar = z_bar.T @ x",
+                 "b1_bar = z_bar.sum(axis=0)", "b2_bar = y_bar.sum(axis=0)", "x_bar = z_bar @ W1",
+                 "x_bar += y_bar"]:
+        assert want in body, f"{want!r} not in\n{src}"
+    assert "for " not in src and "einsum" not in src and "outer" not in src
+    assert len(body) < 40
+
+
+def test_dead_code_elimination(mlp):
+    src = compile(mlp, "L", ["W1"]).source
+    assert "W1_bar" in src
+    for gone in ("W2_bar", "b2_bar", "x_bar", "s_bar", "r_bar"):
+        assert gone not in src
+    fwd = compile_forward(mlp, ["h"]).source
+    assert "h = " in fwd and "y" not in fwd and "W2" not in fwd
+    params = re.search(r"\((.*)\)", fwd.splitlines()[0]).group(1)
+    assert params == "x, W1, b1"
+
+
+def test_sigmoid_is_computed_once_and_reused_in_its_derivative(mlp):
+    src = compile(mlp, "L", ["W1"], batched=["x"]).source
+    assert src.count("_sigmoid(") == 1
+    assert "dsigmoid" not in src and "logaddexp" not in src
+    assert "z_bar = 1.0 - h" in lines(src) and "z_bar *= h" in lines(src)
+
+
+def test_common_subexpressions_are_merged():
+    g = gg.parse("input x[N]\nparam W[K, N]\na = tanh(W @ x)\nb = tanh(W @ x)\nL = dot(a, b)")
+    src = compile(g, "L", ["W"]).source
+    assert src.count("@") == 2 + src.count("W.T @")  # one forward product; the rest are adjoint ones
+    assert src.count("np.tanh(") == 1
+    v = {"x": np.arange(3.0), "W": np.ones((2, 3)) / 4}
+    np.testing.assert_allclose(compile(g, "L", ["W"])(**v)[1]["W"], gg.grad(g, "L", ["W"], v)["W"])
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_matrix_chain_is_reassociated(batched):
+    g = gg.parse("input x[N]\nparam v[N]\ny = (v @ v.T) @ x\nL = sum(y * y)")
+    f = compile(g, "L", ["x", "v"])
+    src = f.program(["x"] if batched else [], {"N": 500}).source
+    assert "outer" not in src and "..., :, None]" not in src, src  # no N x N matrix: v (vᵀ x)
+    rng = np.random.default_rng(0)
+    v = {"x": rng.standard_normal((4, 5) if batched else 5), "v": rng.standard_normal(5)}
+    value, grads = f(**v)
+    value0, grads0 = gg.value_and_grad(g, "L", ["x", "v"], v)
+    np.testing.assert_allclose(value, value0, rtol=1e-12)
+    for k in grads0:
+        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-12)
+
+
+def test_chain_order_follows_the_shapes():
+    g = gg.parse("param A[P, Q]\nparam Bm[Q, R]\nparam C[R, S]\nD = A @ Bm @ C\nL = sum(D)")
+    f = compile_forward(g, ["D"])
+    left = f.program((), {"P": 2, "Q": 50, "R": 50, "S": 50}).source   # (A Bm) C is cheaper
+    right = f.program((), {"P": 50, "Q": 50, "R": 50, "S": 2}).source  # A (Bm C) is cheaper
+    assert "A @ Bm" in left and "Bm @ C" in right
+    rng = np.random.default_rng(1)
+    v = {"A": rng.standard_normal((50, 50)), "Bm": rng.standard_normal((50, 50)),
+         "C": rng.standard_normal((50, 2))}
+    np.testing.assert_allclose(f(**v)["D"], v["A"] @ v["Bm"] @ v["C"], rtol=1e-12)
+
+
+def test_batch_is_one_gemm_and_parameter_gradients_sum_inside_the_product():
+    g = gg.parse("input x[N]\nparam W[K, N]\nh = tanh(W @ x)\nL = sum(h)")
+    src = compile(g, "L", ["W"], batched=["x"]).source
+    assert "x @ W.T" in src and "for " not in src
+    assert re.search(r"W_bar = \w+\.T @ x", src), src  # Σ_b h̄_b x_bᵀ as one GEMM, no (B, K, N) array
+
+
+def test_memory_intermediates_released_and_adjoints_accumulated_in_place(mlp):
+    src = compile(mlp, "L", ALL, reduce="sum", batched=["x"]).source
+    assert "del z" in src and "del h" in src
+    assert "x_bar += y_bar" in src
+    v = residual_values(200, 300, B=64, seed=0)
+    f = compile(mlp, "L", ALL, reduce="sum")
+    f(**v)
+
+    def peak(fn):
+        tracemalloc.start()
+        fn(**v)
+        p = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return p
+
+    assert peak(f) <= 1.1 * peak(hand)
+
+
+# ------------------------------------------------------------------ variants
+
+
+def test_vjp_of_a_vector_output(mlp):
+    g = gg.parse("input x[N]\nparam W[K, N]\ny = tanh(W @ x)")
+    f = compile_vjp(g, "y", ["x", "W"])
+    rng = np.random.default_rng(5)
+    v = {"x": rng.standard_normal(3), "W": rng.standard_normal((2, 3))}
+    u = rng.standard_normal(2)
+    y, grads = f(**v, **{f.seed: u})
+    t = np.tanh(v["W"] @ v["x"])
+    np.testing.assert_allclose(y, t)
+    np.testing.assert_allclose(grads["x"], v["W"].T @ (u * (1 - t * t)), rtol=1e-13)
+    np.testing.assert_allclose(grads["W"], np.outer(u * (1 - t * t), v["x"]), rtol=1e-13)
+
+
+def test_forward_matches_evaluate(mlp):
+    v = residual_values(4, 3, B=2, seed=9)
+    out = compile_forward(mlp)(**v)
+    ref = gg.evaluate(mlp, v)
+    assert set(out) == set(ref)
+    for k in ref:
+        np.testing.assert_allclose(out[k], ref[k], rtol=1e-13, err_msg=k)
+
+
+def test_lazy_export():
+    assert gg.compile is compile
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_codegen_writes_a_standalone_module(tmp_path, mlp):
+    out = tmp_path / "grad_fn.py"
+    assert main(["codegen", str(RESIDUAL), "--of", "L", "--wrt", "x", "W1", "-o", str(out)]) == 0
+    text = out.read_text()
+    imports = {ln for ln in text.splitlines() if ln.startswith(("import ", "from "))}
+    assert imports == {"import numpy as np"}
+    spec = importlib.util.spec_from_file_location("grad_fn", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    v = residual_values(3, 2, seed=8)
+    value, grads = mod.value_and_grad_L(**v)
+    value0, grads0 = gg.value_and_grad(mlp, "L", ["x", "W1"], v)
+    np.testing.assert_allclose(value, value0, rtol=1e-13)
+    np.testing.assert_allclose(grads["W1"], grads0["W1"], rtol=1e-13)
+
+
+def test_cli_codegen_batched_and_errors(capsys):
+    assert main(["codegen", str(RESIDUAL), "--of", "L", "--wrt", "W1", "--batch", "--reduce", "sum"]) == 0
+    assert "W1_bar = z_bar.T @ x" in capsys.readouterr().out
+    assert main(["codegen", str(RESIDUAL), "--wrt", "W1"]) == 2
+    assert "--of" in capsys.readouterr().err
+    assert main(["codegen", str(RESIDUAL), "--of", "L", "--batch", "W1"]) == 2

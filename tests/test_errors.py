@@ -1,0 +1,212 @@
+"""Every error of the GraphgradError family is triggered, and its message names where and the fix."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import graphgrad as gg
+from graphgrad.errors import (
+    ArityError,
+    CycleError,
+    DerivationError,
+    GraphgradError,
+    InputError,
+    NamingError,
+    ParseError,
+    ShapeError,
+    SizeError,
+    UnknownOpError,
+)
+
+HEAD = "input x[N]\nparam W1[K, N]  b1[K]  W2[N, K]\n"
+
+
+def err(text):
+    with pytest.raises(GraphgradError) as e:
+        gg.parse(text)
+    return e.value
+
+
+@pytest.mark.parametrize("text,cls,line,col,words", [
+    (HEAD + "z = W1 @ x + b2", NamingError, 3, 14, ["'b2' is not defined", "did you mean b1"]),
+    (HEAD + "z = W1 @ x\nz = W2 @ x", NamingError, 4, 1, ["already defined on line 3"]),
+    (HEAD + "z = foo(x)", UnknownOpError, 3, 5, ["unknown op 'foo'", "known ops", "sigmoid"]),
+    (HEAD + "z = sigmod(x)", UnknownOpError, 3, 5, ["did you mean sigmoid"]),
+    (HEAD + "z = sigmoid(x, x)", ArityError, 3, 5, ["sigmoid takes 1 operand, got 2"]),
+    (HEAD + "z = W1 @ W1", ShapeError, 3, 5, ["did you mean W1.T @ W1?"]),
+    (HEAD + "z = W2 @ W2", ShapeError, 3, 5, ["inner dims K and N differ"]),
+    (HEAD + "z = W1 @ x + x", ShapeError, 3, 5, ["[K] and [N] do not broadcast"]),
+    (HEAD + "z = x ** x", ParseError, 3, 10, ["exponent must be a number"]),
+    (HEAD + "z = h + x\nh = sigmoid(x)", NamingError, 3, 5, ["used before it is defined (on line 4)"]),
+    (HEAD + 'z = __import__("os")', UnknownOpError, 3, 5, ["unknown op '__import__'"]),
+    (HEAD + "z = x.__class__", ParseError, 3, 5, ["attribute access .__class__ is not allowed"]),
+    (HEAD + "z = (lambda: 1)()", ParseError, 3, 5, ["only ops may be called"]),
+    (HEAD + "z = lambda: 1", ParseError, 3, 5, ["lambda is not allowed"]),
+    (HEAD + "z = [a for a in x]", ParseError, 3, 5, ["comprehension is not allowed"]),
+    (HEAD + "z = x[0]", ParseError, 3, 5, ["indexing is not allowed"]),
+    (HEAD + "z = 'abc'", ParseError, 3, 5, ["not a number"]),
+    (HEAD + "z = x +", ParseError, 3, None, ["syntax error"]),
+    (HEAD + "import os", ParseError, 3, 1, ["expected 'name = expression'"]),
+    (HEAD + "z = x // 2", ParseError, 3, 5, ["operator // is not allowed"]),
+    (HEAD + "z = 2.0 ** 99999", ParseError, 3, 5, ["cannot compute the constant"]),
+    (HEAD + "z = 1e999 * x", ParseError, 3, 5, ["not finite"]),
+    ("input x[N, ]]\n", ParseError, 1, None, ["bad dim"]),
+    ("input x[N] y[\n", ParseError, 1, 13, ["cannot read a declaration"]),
+    ("input x[N, 2.5]\n", ParseError, 1, 12, ["bad dim '2.5'"]),
+    ("input x[N]\nparam N\n", NamingError, 2, 7, ["used as a size"]),
+    ("input _x[N]\n", NamingError, 1, 7, ["reserves"]),
+    ("input\n", ParseError, 1, None, ["declares nothing"]),
+    ("", ParseError, None, None, ["empty"]),
+    ("input x[N]\nL = sum(x)\x00\n", ParseError, 2, None, ["NUL"]),
+    ("input x[A, B, C]\n", ShapeError, 1, 7, ["at most 2 dims"]),
+    ("input x[N]\nL = dot(x, x.T)\n", ShapeError, 2, 5, ["dot takes two vectors"]),
+])
+def test_parse_errors(text, cls, line, col, words):
+    e = err(text)
+    assert isinstance(e, cls), f"{type(e).__name__}: {e}"
+    assert e.line == line, str(e)
+    if col is not None:
+        assert e.col == col, str(e)
+    for w in words:
+        assert w in str(e), str(e)
+    assert "\n" not in str(e)
+
+
+def test_matmul_hint_suggests_the_transpose():
+    e = err(HEAD + "z = W2 @ x")
+    assert e.hint == "did you mean W2.T @ x?", str(e)
+    assert e.node == "z" and "[N, K]" in str(e) and "[N]" in str(e)
+
+
+def test_shape_error_names_node_and_both_shapes():
+    e = err(HEAD + "z = W1 @ x + x")
+    assert e.node == "z" and "[K]" in str(e) and "[N]" in str(e)
+
+
+def test_cycle_is_named():
+    G = nx.DiGraph()
+    G.add_node("a", op="sigmoid", args=("b",))
+    G.add_node("b", op="exp", args=("a",))
+    G.add_edges_from([("a", "b"), ("b", "a")])
+    with pytest.raises(CycleError) as e:
+        gg.from_networkx(G)
+    assert "a -> b -> a" in str(e.value) or "b -> a -> b" in str(e.value)
+
+
+@pytest.mark.parametrize("mutate,cls,words", [
+    (lambda G: G.nodes["z"].update(op="frobnicate"), UnknownOpError, ["unknown op 'frobnicate'"]),
+    (lambda G: G.nodes["z"].update(args=("m",)), ArityError, ["add takes 2 operands, got 1"]),
+    (lambda G: G.nodes["z"].update(args=("m", "nope")), NamingError, ["'nope' is not a node"]),
+    (lambda G: G.remove_edge("b", "z"), GraphgradError, ["do not match args"]),
+    (lambda G: G.nodes["b"].update(shape=("N",)), ShapeError, ["do not broadcast"]),
+    (lambda G: G.nodes["z"].update(shape=("N",)), ShapeError, ["stored shape [N]"]),
+])
+def test_networkx_validation(mutate, cls, words):
+    G = nx.DiGraph()
+    G.add_node("W", op="param", args=(), shape=("K", "N"))
+    G.add_node("x", op="input", args=(), shape=("N",))
+    G.add_node("b", op="param", args=(), shape=("K",))
+    G.add_node("m", op="matmul", args=("W", "x"))
+    G.add_node("z", op="add", args=("m", "b"))
+    G.add_edges_from([("W", "m"), ("x", "m"), ("m", "z"), ("b", "z")])
+    gg.from_networkx(G)  # valid as built
+    mutate(G)
+    with pytest.raises(cls) as e:
+        gg.from_networkx(G)
+    for w in words:
+        assert w in str(e.value)
+
+
+@pytest.fixture
+def vals(mlp_values):
+    return dict(mlp_values)
+
+
+def test_missing_input(mlp, vals):
+    del vals["W1"]
+    with pytest.raises(InputError, match="missing value for W1"):
+        gg.evaluate(mlp, vals)
+
+
+def test_unknown_input(mlp, vals):
+    with pytest.raises(InputError, match="'W3' is not a declared name"):
+        gg.evaluate(mlp, dict(vals, W3=1.0))
+    with pytest.raises(InputError, match="not an input, param or const"):
+        gg.evaluate(mlp, dict(vals, z=np.ones(2)))
+
+
+def test_size_bound_twice(mlp, vals):
+    with pytest.raises(SizeError) as e:
+        gg.evaluate(mlp, dict(vals, b2=np.ones(4)))
+    assert "size N is bound to two values: 3 (from x) and 4 (from b2)" in str(e.value)
+
+
+def test_wrong_rank(mlp, vals):
+    with pytest.raises(InputError, match=r"'W1' is declared \[K, N\] but was fed an array of shape \(6,\)"):
+        gg.evaluate(mlp, dict(vals, W1=np.ones(6)))
+
+
+def test_only_inputs_take_a_batch(mlp, vals):
+    with pytest.raises(InputError, match="only inputs may carry a batch axis"):
+        gg.evaluate(mlp, dict(vals, b1=np.ones((5, 2))))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input(mlp, vals, bad):
+    x = vals["x"].copy()
+    x[1] = bad
+    with pytest.raises(InputError, match=r"'x' is not finite at index \(1,\)"):
+        gg.evaluate(mlp, dict(vals, x=x))
+    out = gg.evaluate(mlp, dict(vals, x=x), allow_nonfinite=True)
+    assert not np.isfinite(out["L"])
+
+
+def test_mixed_float_types(mlp, vals):
+    with pytest.raises(InputError, match="mixed float types"):
+        gg.evaluate(mlp, dict(vals, x=vals["x"].astype(np.float32)))
+    out = gg.evaluate(mlp, dict(vals, x=vals["x"].astype(np.float32)), dtype=np.float64)
+    assert out["L"].dtype == np.float64
+
+
+def test_of_not_scalar(mlp, vals):
+    with pytest.raises(DerivationError) as e:
+        gg.grad(mlp, "y", ["x"], vals)
+    assert "not a scalar" in str(e.value) and "jacobian" in str(e.value)
+
+
+def test_of_and_wrt_unknown(mlp, vals):
+    with pytest.raises(NamingError):
+        gg.grad(mlp, "Q", ["x"], vals)
+    with pytest.raises(NamingError):
+        gg.grad(mlp, "L", ["Q"], vals)
+
+
+def test_not_an_array(mlp, vals):
+    with pytest.raises(InputError, match="not a real number type"):
+        gg.evaluate(mlp, dict(vals, x="abc"))
+
+
+def test_builder_errors():
+    m = gg.Graph()
+    x = m.input("x", "N")
+    with pytest.raises(NamingError):
+        m.input("x", "N")
+    with pytest.raises(UnknownOpError):
+        m.apply("nope", x)
+    with pytest.raises(NamingError, match="reserves"):
+        x.named("_hidden")
+    other = gg.Graph().input("y", "N")
+    with pytest.raises(GraphgradError, match="another graph"):
+        x + other
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ParseError, match="cannot read"):
+        gg.load(tmp_path / "missing.gg")
+    bad = tmp_path / "latin1.gg"
+    bad.write_bytes(b"input x[N]\nL = sum(x) # caf\xe9\n")
+    with pytest.raises(ParseError) as e:
+        gg.load(bad)
+    assert e.value.line == 2 and "UTF-8" in str(e.value)
