@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import DerivationError, NamingError
-from .graph import LEAF_OPS, Graph
+from .graph import LEAF_OPS, Graph, upstream
 from .naming import adjoint_name, fresh_name
 from .ops import OPS
 from .shapes import Shape, fmt, is_scalar, normalize, same
@@ -251,10 +251,7 @@ class Backward:
 
     def needed(self, targets: list[str]) -> list[str]:
         """Nodes of ``graph`` the given targets depend on, in topological order."""
-        keep: set[str] = set(targets)
-        for t in targets:
-            keep |= self.graph.ancestors(t)
-        return [n for n in self.graph.topo_order() if n in keep]
+        return upstream(self.graph, targets)  # one sweep (ancestors per target was quadratic)
 
 
 def check_of(graph: Graph, of: str, scalar: bool = True) -> None:

@@ -709,7 +709,7 @@ OPS: Mapping[str, OpSpec] = table(
            lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, code_reduce,
            render=Render("Σ", r"\sum", **FUNC),
            doc="sum of all elements"),
-    OpSpec("mean", 1, scalar_shape, lambda x: np.mean(x, axis=REDUCE, keepdims=True),
+    OpSpec("mean", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True) / (x.shape[-2] * x.shape[-1]),
            lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean, matrix_mean, code_reduce,
            render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements"),
     # --- internal ops: naming an existing node, and what the reverse pass emits

@@ -18,6 +18,8 @@ A shape is a tuple of at most two dims; a dim is an ``int`` or a size name such 
 ('K', 'B')
 >>> matmul_shape(("K", "N"), ("N",))
 ('K',)
+>>> matmul_shape(("N", "K"), ()) is None  # K against 1
+True
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
 def matmul_shape(a: Shape, b: Shape) -> Shape | None:
     """Shape of ``a @ b`` on matrix forms, or None when inner dims differ."""
     (ra, ca), (rb, cb) = matrix_form(a), matrix_form(b)
-    if not dims_agree(ca, rb):
+    if not dims_agree(ca, rb) or (1 in (ca, rb) and ca != rb):
+        # a size name against 1 (``[N, K] @ s`` for a scalar s) holds only when the size is 1,
+        # and the reverse pass of such a product cannot be shaped statically ([K] vs [])
         return None
     return canonical(ra, cb)
 

@@ -58,7 +58,7 @@ def err(text):
     ("input x[N]\nparam N\n", NamingError, 2, 7, ["used as a size"]),
     ("input _x[N]\n", NamingError, 1, 7, ["reserves"]),
     ("input\n", ParseError, 1, None, ["declares nothing"]),
-    ("", ParseError, None, None, ["empty"]),
+    ("", ParseError, 1, 1, ["empty"]),  # located since the fuzzing of issue 7
     ("input x[N]\nL = sum(x)\x00\n", ParseError, 2, None, ["NUL"]),
     ("input x[A, B, C]\n", ShapeError, 1, 7, ["at most 2 dims"]),
     ("input x[N]\nL = dot(x, x.T)\n", ShapeError, 2, 5, ["dot takes two vectors"]),

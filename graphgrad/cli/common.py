@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,21 @@ def parse_sizes(items: list[str]) -> dict[str, int]:
 
 def random_inputs(graph: Graph, seed: int, sizes: dict[str, int], batch: int | None = None) -> dict[str, Any]:
     """Seeded standard-normal values for every declared leaf (size names default to 3)."""
+    if seed < 0:
+        raise InputError(f"the seed must be >= 0, got {seed}", hint="e.g. --random 0")
+    if batch is not None and batch < 1:
+        raise InputError(f"the batch size must be >= 1, got {batch}", hint="e.g. --batch 4")
     rng = np.random.default_rng(seed)
     vals = {}
     for n in graph.leaves():
         shape = tuple(sizes.get(d, 3) if isinstance(d, str) else d for d in graph.shape(n))
         if batch is not None and graph.op(n) == "input":
             shape = (batch, *shape)
-        vals[n] = rng.standard_normal(shape)
+        try:
+            vals[n] = rng.standard_normal(shape)
+        except (ValueError, MemoryError) as e:
+            raise InputError(f"cannot make random values of shape {shape} for {n!r}: {e}",
+                             node=n, hint="use smaller --size values") from None
     return vals
 
 
@@ -60,14 +69,18 @@ def read_inputs(path: str) -> dict[str, Any]:
     p = Path(path)
     try:
         if p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as f:
+            f = np.load(p, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):  # a .npy file named .npz
+                raise InputError(f"{p.name} holds one array, not name -> array",
+                                 hint="save with np.savez(path, x=..., W=...)")
+            with f:
                 return {k: f[k] for k in f.files}
         if p.suffix == ".json":
             data = json.loads(p.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise InputError(f"{p.name} must hold a JSON object name -> array")
             return data
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise InputError(f"cannot read inputs from {str(p)!r}: {e}",
                          hint="give a .npz or a .json file of name -> array") from None
     raise InputError(f"unknown inputs file type {p.suffix!r}", hint="use .npz or .json")

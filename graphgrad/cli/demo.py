@@ -23,7 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package (graphgrad.printing) is missing
+        return False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ import ast
 import difflib
 import operator
 import re
+import warnings
 from pathlib import Path
 
 from ..errors import GraphgradError, NamingError, ParseError, UnknownOpError
@@ -85,11 +86,11 @@ class _Parser:
         self.later: dict[str, int] = {}
 
     def parse(self, text: str) -> Graph:
-        if "\x00" in text:
-            line = text[: text.index("\x00")].count("\n") + 1
-            raise ParseError("the model text contains a NUL byte", line=line,
-                             hint="model files are plain text")
         lines = text.splitlines()
+        if "\x00" in text:
+            line = next(i for i, raw in enumerate(lines, 1) if "\x00" in raw)
+            raise ParseError("the model text contains a NUL byte", line=line,
+                             col=lines[line - 1].index("\x00") + 1, hint="model files are plain text")
         # where each name gets defined, for a better 'used before defined' message
         for i, raw in enumerate(lines, 1):
             m = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", raw)
@@ -98,6 +99,7 @@ class _Parser:
         for i, raw in enumerate(lines, 1):
             if len(raw) > MAX_LINE:
                 raise ParseError(f"line is {len(raw)} characters long (limit {MAX_LINE})", line=i,
+                                 col=MAX_LINE + 1,
                                  hint="split the expression into named steps")
             code = raw.split("#", 1)[0]
             if not code.strip():
@@ -109,7 +111,8 @@ class _Parser:
             else:
                 self._equation(code, i)
         if len(self.g) == 0:
-            raise ParseError("the model is empty", hint="declare inputs and write equations")
+            raise ParseError("the model is empty", line=max(len(lines), 1), col=1,
+                             hint="declare inputs and write equations")
         return self.g
 
     # ------------------------------------------------------------------ declarations
@@ -160,7 +163,9 @@ class _Parser:
     # ------------------------------------------------------------------ equations
     def _equation(self, code: str, line: int) -> None:
         try:
-            tree = ast.parse(code.strip(), mode="exec")
+            with warnings.catch_warnings():  # e.g. "invalid escape sequence": not the user's concern
+                warnings.simplefilter("ignore")
+                tree = ast.parse(code.strip(), mode="exec")
         except SyntaxError as e:
             off = len(code) - len(code.lstrip())
             raise ParseError(f"syntax error: {e.msg}", line=line, col=(e.offset or 1) + off,
@@ -170,6 +175,7 @@ class _Parser:
                              hint="split it into named steps") from None
         off = len(code) - len(code.lstrip())
         self.off = off
+        self.src = code.strip().encode("utf-8")
         if len(tree.body) != 1:
             raise ParseError("one equation per line", line=line, col=1 + off)
         stmt = tree.body[0]
@@ -215,7 +221,9 @@ class _Parser:
         return done[id(root)]
 
     def _col(self, node: ast.AST) -> int:
-        return getattr(node, "col_offset", 0) + 1 + self.off
+        # ast's col_offset counts UTF-8 bytes; columns users see count characters
+        chars = len(self.src[: getattr(node, "col_offset", 0)].decode("utf-8", "ignore"))
+        return chars + 1 + self.off
 
     def _check(self, node: ast.AST, line: int) -> None:
         col = self._col(node)
@@ -256,7 +264,10 @@ class _Parser:
         where = dict(line=line, col=col)
         g = self.g
         if isinstance(node, ast.Constant):
-            v = float(node.value)
+            try:
+                v = float(node.value)
+            except OverflowError:  # an integer literal beyond float range (10**400 written out)
+                raise ParseError("the number is too large", **where, hint="write a finite number") from None
             if v != v or v in (float("inf"), float("-inf")):
                 raise ParseError(f"the number {node.value!r} is not finite", **where)
             return v
@@ -275,10 +286,13 @@ class _Parser:
             op = _BINOPS[type(node.op)]
             if isinstance(a, float) and isinstance(b, float) and op != "matmul":
                 try:
-                    v = float(_ARITH[type(node.op)](a, b))
+                    r = _ARITH[type(node.op)](a, b)
+                    if isinstance(r, complex):  # (-8) ** 0.5
+                        raise ValueError("the result is a complex number")
+                    v = float(r)
                 except (ZeroDivisionError, OverflowError, ValueError) as e:
                     raise ParseError(f"cannot compute the constant: {e}", **where) from None
-                if v != v or v in (float("inf"), float("-inf")) or isinstance(v, complex):
+                if v != v or v in (float("inf"), float("-inf")):
                     raise ParseError("the constant is not a finite real number", **where)
                 return v
             if op == "pow" and not isinstance(b, float):
