@@ -551,6 +551,8 @@ def backprop(graph: Graph, of: str, *, consts: bool = False, fold: bool = True,
 # ============================================================================= one derivative
 
 SMALL = 12  # an adjoint whose expression has at most this many tree nodes is inlined wherever used
+LARGE = 80  # one that has more stays a shared definition even if used once: no deep nesting, so
+# deriving and printing a 10,000-node chain stays linear and within the recursion limit
 
 
 def _size(e: sp.Basic) -> int:
@@ -569,8 +571,9 @@ def _inline(target: sp.Basic, defs: list[tuple[sp.Basic, sp.Basic]], force: bool
             ) -> tuple[sp.Basic, list[tuple[sp.Basic, sp.Basic]]]:
     """Substitute definitions (given dependencies first) into ``target``.
 
-    A definition is inlined when it is used once or is small; the others stay as shared
-    sub-expressions (``where`` clauses), so the result grows linearly with the graph.
+    A definition is inlined when it is small, or used once and not large; the others stay as
+    shared sub-expressions (``where`` clauses), so the result grows linearly with the graph and
+    never nests deeper than a bounded amount.
     """
     rhs = dict(defs)
     syms = set(rhs)
@@ -597,7 +600,8 @@ def _inline(target: sp.Basic, defs: list[tuple[sp.Basic, sp.Basic]], force: bool
             continue
         e = rhs[s].xreplace(inline).doit() if inline else rhs[s]
         resolved[s] = e
-        if force or uses.get(s, 0) <= 1 or _size(e) <= SMALL:
+        size = _size(e)
+        if force or size <= SMALL or (uses.get(s, 0) <= 1 and size <= LARGE):
             inline[s] = e
         else:
             kept.append((s, e))
@@ -949,7 +953,7 @@ def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
         def _print_Diag(self, e: Diag) -> str:
             return f"_gg_diag({self._print(e.args[0])})"
 
-    free = [s for s in env if expr.has(s)]
+    free = sorted((s for s in _atoms(expr) if s in env), key=str)
     plain: dict[sp.Basic, sp.Basic] = {}
     for i, s in enumerate(free):
         plain[s] = MatrixSymbol(f"v{i}", *s.shape) if is_matrix(s) else sp.Symbol(f"v{i}")
@@ -957,6 +961,23 @@ def _lambdify_eval(expr: sp.Basic, env: Mapping[sp.Basic, Any]) -> Any:
     f = sp.lambdify([plain[s] for s in free], e, modules=[_namespace(), "numpy"], printer=Printer)
     with np.errstate(all="ignore"):
         return f(*(env[s] for s in free))
+
+
+def _atoms(expr: sp.Basic) -> set[sp.Basic]:
+    """The symbols and matrix symbols in ``expr`` (iteratively: one walk, no recursion)."""
+    out: set[sp.Basic] = set()
+    stack = [expr]
+    seen: set[int] = set()
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (sp.Symbol, MatrixSymbol)):
+            out.add(e)
+        else:
+            stack.extend(a for a in e.args if isinstance(a, sp.Basic))
+    return out
 
 
 def evaluate_expr(expr: sp.Basic, values: Mapping[str, Any], graph: Graph) -> Any:
