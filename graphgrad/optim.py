@@ -40,6 +40,7 @@ precomputed, no feed checking per call), so a tiny model runs ~10⁵ steps per f
 
 from __future__ import annotations
 
+import abc
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -59,7 +60,7 @@ from .shapes import matrix_form
 
 
 @dataclass
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: ``init(params)`` resets the state, ``update(params, grads)`` steps in place.
 
     ``params`` and ``grads`` are lists of float arrays (matrix forms); ``batch_size`` is the
@@ -73,9 +74,9 @@ class Optimizer:
         """Reset the state for these parameters."""
         self.t = 0
 
+    @abc.abstractmethod
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """One step: change ``params`` in place."""
-        raise NotImplementedError
 
     @property
     def name(self) -> str:
