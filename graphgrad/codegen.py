@@ -48,9 +48,8 @@ import numpy as np
 from .autodiff import backward, check_of
 from .errors import GraphgradError, NamingError
 from .evaluate import _wrt_list, prepare
-from .graph import Graph
+from .graph import Graph, upstream
 from .lowering import Program, build_ir, lower
-from .optimize import upstream
 from .shapes import normalize
 
 _SIGNATURE = operator.attrgetter("shape", "dtype")
@@ -88,7 +87,7 @@ class CompiledFunction:
             self._adjoint = {w: bw.adjoint[w] for w in wrt if w in bw.adjoint}
             self._targets = [of, *self._adjoint.values()]
             self.seed = bw.seed
-        needed = upstream(self._ext, self._targets) | set(wrt)
+        needed = set(upstream(self._ext, self._targets)) | set(wrt)
         self.leaves = [n for n in self._ext.leaves() if n in needed]
         self._take = operator.itemgetter(*self.leaves) if len(self.leaves) > 1 else \
             (lambda d, _n=tuple(self.leaves): tuple(d[k] for k in _n))

@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from .graph import Graph
+from .graph import Graph, upstream
 from .ops import LEAF_KINDS
 from .shapes import matrix_form, normalize
 
@@ -79,25 +79,10 @@ class IR:
         return uses
 
 
-def upstream(graph: Graph, targets: list[str]) -> set[str]:
-    """The targets and everything they depend on (one iterative sweep)."""
-    keep: set[str] = set()
-    stack = list(targets)
-    while stack:
-        n = stack.pop()
-        if n not in keep:
-            keep.add(n)
-            stack.extend(graph.args(n))
-    return keep
-
-
 def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[str, int]) -> IR:
     """Copy what ``targets`` need out of ``graph``, mark batched nodes, and optimise."""
-    keep = upstream(graph, targets)
     nodes: dict[str, Node] = {}
-    for n in graph.topo_order():
-        if n not in keep:
-            continue
+    for n in upstream(graph, targets):
         a = graph.attrs(n)
         nodes[n] = Node(a["op"], tuple(a["args"]), normalize(a["shape"]), a.get("value"),
                         named=graph.is_named(n))
