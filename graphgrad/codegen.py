@@ -11,7 +11,7 @@ How (see ``docs/compiler.md``):
 2. rewrites: ``σ′(z)`` becomes ``h ⊙ (1 − h)`` with ``h = σ(z)`` (likewise tanh′), ``‖t‖ ⊙ unit(t)``
    becomes ``t``, ``‖t‖²`` a dot product; then common sub-expressions are merged, dead code dropped,
    and matrix chains re-associated from the shapes (``(v vᵀ) x`` -> ``v (vᵀ x)``);
-3. lowering (:mod:`graphgrad.lowering`) to the *storage layout* the user feeds (vectors 1-D, the
+3. lowering (:mod:`graphgrad.lowering`) to the *storage layout* (vectors and rows 1-D, the
    batch as a leading axis): an unbatched matrix times a batch of vectors is one GEMM
    (``x @ W1.T``), transposes are BLAS flags, never copies; gradients of unbatched variables are
    summed over the batch *inside* the products (``z_bar.T @ x``), never per sample;
@@ -49,8 +49,7 @@ from .autodiff import backward, check_of
 from .errors import GraphgradError, NamingError
 from .evaluate import _wrt_list, prepare
 from .graph import Graph, upstream
-from .lowering import Program, build_ir, lower
-from .shapes import normalize
+from .lowering import Program, build_ir, form_of, lower
 
 _SIGNATURE = operator.attrgetter("shape", "dtype")
 
@@ -134,8 +133,8 @@ class CompiledFunction:
 
         For hot loops: ``step = f.specialize(**inputs)`` checks ``inputs`` once, like a call
         does; ``step(**inputs)`` (keywords, or positionally in the order of :attr:`leaves`) then
-        runs the generated code alone. Feed it arrays of the same shapes and dtype (vectors 1-D,
-        as in :attr:`source`); anything else is not checked.
+        runs the generated code alone. Feed it arrays of the same shapes and dtype (vectors and rows
+        1-D, as in :attr:`source`); anything else is not checked.
         """
         feed = self._check(example)
         sizes = dict(feed.sizes)
@@ -188,7 +187,7 @@ class CompiledFunction:
             sizes["__batch__"] = feed.batch
         prog = self.program(feed.batched, sizes)
         fn = prog.function()
-        # storage layout: vectors 1-D; a vector fed as (N, 1) is reshaped in and out
+        # storage layout: vectors and rows 1-D; one fed as (N, 1) or (1, N) is reshaped in and out
         reshape_in = {}
         for n in self.leaves:
             want = _storage_shape(self._ext, n, feed.values[n].shape, n in feed.batched)
@@ -202,10 +201,12 @@ class CompiledFunction:
 
 
 def _storage_shape(graph: Graph, n: str, matrix_shape: tuple, batched: bool) -> tuple:
-    core = len(normalize(graph.shape(n)))
+    """The storage layout of a fed value (see :mod:`graphgrad.lowering`): a scalar 0-d, a vector
+    ``[N]`` and a row ``[1, N]`` 1-D, a matrix 2-D; behind the batch axis when batched."""
+    form = form_of(graph.shape(n))
     lead = matrix_shape[:1] if batched else ()
-    dims = matrix_shape[-2:]
-    return lead + (() if core == 0 else dims[:1] if core == 1 else dims)
+    rows, cols = matrix_shape[-2:]
+    return lead + {"S": (), "V": (rows,), "R": (cols,), "M": (rows, cols)}[form]
 
 
 def _reshaping(fn, leaves: list[str], reshape_in: dict, fed: dict, kind: str):

@@ -496,6 +496,8 @@ def code_expand(e, args, node):
         shape = f"{like}.shape[1:]"
     else:
         shape = f"{like}.shape"
+    if e.literal[0]:  # a number: give it like's dtype (float32 stays float32)
+        return f"np.broadcast_to({like}.dtype.type({e.aligned(0)}), {shape})"
     return f"np.broadcast_to({e.aligned(0)}, {shape})"
 
 

@@ -95,6 +95,34 @@ def test_column_fed_vector_and_lists(mlp):
     np.testing.assert_allclose(g["b1"], g0["b1"], rtol=1e-13)
 
 
+@pytest.mark.parametrize("N", [1, 3])
+def test_row_vectors_fed_two_dimensional(N):
+    # found by fuzzing: a row [1, N] is 1-D in the generated code, so a (1, N) feed is reshaped in and out
+    g = gg.parse("input u[N]\ninput r[1, N]\nparam W[N, N]\nL = sum(u @ r + W @ tanh(u @ r)) + sum(r @ u)")
+    rng = np.random.default_rng(N)
+    v = dict(u=rng.standard_normal(N), r=rng.standard_normal((1, N)), W=rng.standard_normal((N, N)))
+    value, grads = compile(g, "L", ["u", "r", "W"])(**v)
+    ref_value, ref = gg.value_and_grad(g, "L", ["u", "r", "W"], v)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-13)
+    for w in ref:
+        assert grads[w].shape == ref[w].shape == np.shape(v[w])
+        np.testing.assert_allclose(grads[w], ref[w], rtol=1e-12, err_msg=w)
+
+
+def test_float32_stays_float32_where_the_code_makes_arrays_from_numbers():
+    # found by the float32 property: np.broadcast_to(0.5, shape) is float64
+    g = gg.parse("input x[N]\nparam W[K, N]\nparam c\nL = 0.5 * sum(W @ x) + mean(x) + c")
+    v = dict(x=np.ones(3, np.float32), W=np.ones((2, 3), np.float32), c=np.float32(2.0))
+    for B in (None, 2):
+        vb = dict(v, x=np.ones((B, 3), np.float32)) if B else v
+        value, grads = compile(g, "L", ["x", "W", "c"])(**vb)
+        assert np.asarray(value).dtype == np.float32
+        assert {k: a.dtype for k, a in grads.items()} == dict.fromkeys(grads, np.dtype(np.float32))
+        _, ref = gg.value_and_grad(g, "L", ["x", "W", "c"], vb)
+        for w in ref:
+            np.testing.assert_allclose(grads[w], ref[w], rtol=1e-6, err_msg=w)
+
+
 def test_errors_are_graphgrad_errors(mlp):
     f = compile(mlp, "L", ["x"])
     v = residual_values(3, 2)
@@ -327,6 +355,12 @@ def test_cli_codegen_writes_a_standalone_module(tmp_path, mlp):
     value0, grads0 = gg.value_and_grad(mlp, "L", ["x", "W1"], v)
     np.testing.assert_allclose(value, value0, rtol=1e-13)
     np.testing.assert_allclose(grads["W1"], grads0["W1"], rtol=1e-13)
+    # the module's docstring says how to call it: the signature and each argument's layout
+    doc = mod.__doc__
+    assert 'value_and_grad_L(x, W1, b1, W2, b2, r, s) -> (L, {"x": x_bar, "W1": W1_bar})' in doc
+    layout = {ln.split()[0]: ln.split()[1:] for ln in doc.splitlines() if ln.startswith("    ")}
+    assert layout["x"] == ["(N,)", "input"] and layout["W1"] == ["(K,", "N)", "param"]
+    assert layout["s"] == ["(N,)", "const"]
 
 
 def test_cli_codegen_batched_and_errors(capsys):
