@@ -199,6 +199,8 @@ def _rewrite(ir: IR) -> None:
                 ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
             elif b.op == "norm" and a.op == "unit" and a.args == b.args:
                 ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
+            elif _unit_times_norm(ir, fresh, name, n):
+                pass
             else:
                 # expand(c, like) ⊙ y = c y when y already has the product's shape (the adjoint of sum)
                 for e, y in ((a, n.args[1]), (b, n.args[0])):
@@ -214,6 +216,40 @@ def _rewrite(ir: IR) -> None:
                 ir.nodes[name] = Node("sqnorm", a.args, n.shape, named=n.named)  # ‖t‖² = tᵀt
     _toposort(ir)
     _mark_batched(ir)
+
+
+def _without_norm(ir: IR, fresh: _Fresh, s: str, t: tuple, depth: int = 0) -> str | None:
+    """``s / ‖t‖`` when scalar ``s`` is a product with the factor ``‖t‖`` (``""``: it is 1), else None.
+
+    ``s`` is searched through a few levels of scalar products (an adjoint such as
+    ``(L̄ · (1/n)) · (2 ‖t‖)``); new nodes are added, shared ones are left as they are.
+    """
+    n = ir.nodes[s]
+    if n.op == "norm" and n.args == t:
+        return ""
+    if n.op != "mul" or depth >= 6 or form_of(n.shape) != "S":
+        return None
+    a, b = n.args
+    for keep, look in ((a, b), (b, a)):
+        rest = _without_norm(ir, fresh, look, t, depth + 1)
+        if rest is not None:
+            return keep if rest == "" else _find_or_add(ir, fresh, "mul", (keep, rest), n.shape)
+    return None
+
+
+def _unit_times_norm(ir: IR, fresh: _Fresh, name: str, n: Node) -> bool:
+    """``unit(t) ⊙ (c ‖t‖) = c t``: the adjoint of ``‖t‖²`` reads ``2 t``, not ``2 ‖t‖ unit(t)``."""
+    for u, s in (n.args, n.args[::-1]):
+        if ir.nodes[u].op != "unit":
+            continue
+        rest = _without_norm(ir, fresh, s, ir.nodes[u].args)
+        if rest is None:
+            continue
+        t = ir.nodes[u].args[0]
+        ir.nodes[name] = Node("id", (t,), n.shape, named=n.named) if rest == "" else \
+            Node("mul", (rest, t), n.shape, named=n.named)
+        return True
+    return False
 
 
 def _resolve(ir: IR, name: str) -> str:

@@ -248,6 +248,20 @@ def test_sigmoid_is_computed_once_and_reused_in_its_derivative(mlp):
     assert "z_bar = 1.0 - h" in lines(src) and "z_bar *= h" in lines(src)
 
 
+def test_norm_times_unit_is_the_vector_itself_also_inside_a_scalar_product():
+    # the adjoint of c‖r‖² is unit(r) ⊙ (c · 2‖r‖): the code must read 2c r, with no norm or division
+    g = gg.parse("input X[n, d]\ninput t[n]\nparam w[d]\nL = (1/n) * norm(X @ w - t)**2")
+    src = compile(g, "L", ["w"]).source
+    assert "_unit" not in src and "sqrt" not in src, src
+    assert re.search(r"_bar = \(\w+ \* 2\.0\) \* \w+$", src, re.M), src
+    rng = np.random.default_rng(5)
+    v = dict(X=rng.standard_normal((4, 3)), t=rng.standard_normal(4), w=np.zeros(3))
+    for w in (np.zeros(3), rng.standard_normal(3)):  # also where it is 0 (unit(0) = 0)
+        v["w"] = w
+        r = v["X"] @ w - v["t"]
+        np.testing.assert_allclose(compile(g, "L", ["w"])(**v)[1]["w"], (2 / 4) * v["X"].T @ r, rtol=1e-13)
+
+
 def test_common_subexpressions_are_merged():
     g = gg.parse("input x[N]\nparam W[K, N]\na = tanh(W @ x)\nb = tanh(W @ x)\nL = dot(a, b)")
     src = compile(g, "L", ["W"]).source
