@@ -190,7 +190,7 @@ class CompiledFunction:
         # storage layout: vectors and rows 1-D; one fed as (N, 1) or (1, N) is reshaped in and out
         reshape_in = {}
         for n in self.leaves:
-            want = _storage_shape(self._ext, n, feed.values[n].shape, n in feed.batched)
+            want = storage_shape(self._ext, n, feed.values[n].shape, n in feed.batched)
             if tuple(feed.fed_shape[n]) != want:
                 reshape_in[n] = want
         if reshape_in:
@@ -200,7 +200,7 @@ class CompiledFunction:
         return fn
 
 
-def _storage_shape(graph: Graph, n: str, matrix_shape: tuple, batched: bool) -> tuple:
+def storage_shape(graph: Graph, n: str, matrix_shape: tuple, batched: bool) -> tuple:
     """The storage layout of a fed value (see :mod:`graphgrad.lowering`): a scalar 0-d, a vector
     ``[N]`` and a row ``[1, N]`` 1-D, a matrix 2-D; behind the batch axis when batched."""
     form = form_of(graph.shape(n))

@@ -22,8 +22,8 @@ axis of the size name ``samples`` (inferred: the size name most data arrays shar
 ``X[n, d]`` and ``t[n]``); a size node such as the ``n`` in ``(1/n)·‖Xw − t‖²`` then takes the batch's
 size, so the loss is the mini-batch mean.
 
-Speed: :class:`GradFn` prepares the reverse pass once (the kernels in order, literals
-precomputed, no feed checking per call), so a tiny model runs ~10⁵ steps per few seconds.
+Speed: :func:`fit` checks the feed once and then runs the compiler's straight-line NumPy code
+(:func:`graphgrad.compile`, one specialised function per mini-batch size) with no per-step checks.
 
 >>> import graphgrad as gg
 >>> g = gg.parse('''
@@ -49,11 +49,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .autodiff import backward, check_of
+from .codegen import compile as compile_grad
+from .codegen import storage_shape
 from .errors import GraphgradError, InputError
-from .evaluate import _needed, external, prepare
+from .evaluate import prepare
 from .graph import Graph
-from .ops import LEAF_KINDS, OPS
+from .ops import LEAF_KINDS
 from .shapes import matrix_form
 
 # ----------------------------------------------------------------------------- optimizers
@@ -63,8 +64,9 @@ from .shapes import matrix_form
 class Optimizer(abc.ABC):
     """Base class: ``init(params)`` resets the state, ``update(params, grads)`` steps in place.
 
-    ``params`` and ``grads`` are lists of float arrays (matrix forms); ``batch_size`` is the
-    optimizer's default mini-batch size (None: the full data set).
+    ``params`` and ``grads`` are lists of float arrays, each gradient shaped like its parameter
+    (vectors 1-D, as fed); updates are element-wise. ``batch_size`` is the optimizer's default
+    mini-batch size (None: the full data set).
     """
 
     lr: float = 0.01
@@ -205,78 +207,6 @@ OPTIMIZERS = {c.__name__: c for c in (GD, SGD, MiniBatchSGD, Momentum, AdaGrad, 
 # ----------------------------------------------------------------------------- prepared gradient
 
 
-class GradFn:
-    """``of``'s value and gradients w.r.t. ``params``, prepared once for many calls.
-
-    Call it with a dict of *matrix-form* arrays for every leaf in :attr:`leaves` and the bound
-    sizes; it returns ``(loss, [grad per param])`` with each gradient in its param's matrix form
-    (summed over a batch axis). Nothing is checked per call: :func:`fit` checks once.
-
-    >>> import graphgrad as gg
-    >>> g = gg.parse("param w[2]\\nL = norm(w)**2")
-    >>> f = GradFn(g, "L", ["w"])
-    >>> loss, (gw,) = f({"w": np.array([[1.0], [2.0]])}, {})
-    >>> round(float(loss[0, 0]), 12), gw.ravel().tolist()
-    (5.0, [2.0, 4.0])
-    """
-
-    def __init__(self, graph: Graph, of: str, params: list[str], dtype: Any = np.float64) -> None:
-        check_of(graph, of)
-        bw = backward(graph, of)
-        self.params = list(params)
-        self.adjoint = [bw.adjoint.get(p) for p in self.params]
-        order = _needed(bw.graph, [of] + [a for a in self.adjoint if a is not None] + self.params)
-        g = bw.graph
-        self.of = of
-        self.leaves = [n for n in order if g.op(n) in LEAF_KINDS]
-        self.size_nodes = [n for n in order if g.op(n) == "size"]
-        # straight-line code: one local per node, the op table's kernels bound as constants
-        var = {n: f"v{i}" for i, n in enumerate(order)}
-        env: dict[str, Any] = {"np": np}
-        lines = ["def _grad_fn(values, sizes):"]
-        for n in order:
-            op = g.op(n)
-            if op in LEAF_KINDS:
-                lines.append(f"    {var[n]} = values[{n!r}]")
-            elif op == "literal":
-                env[f"c_{var[n]}"] = np.full((1, 1), g.attrs(n)["value"], dtype=dtype)
-                lines.append(f"    {var[n]} = c_{var[n]}")
-            elif op == "size":
-                lines.append(f"    {var[n]} = sizes[{n!r}]")
-            else:
-                env[f"k_{var[n]}"] = OPS[op].numpy
-                lines.append(f"    {var[n]} = k_{var[n]}({', '.join(var[a] for a in g.args(n))})")
-        grads = [var[a] if a is not None else f"np.zeros_like({var[p]})" for p, a in zip(self.params, self.adjoint)]
-        lines.append(f"    return {var[of]}, [{', '.join(grads)}], [{', '.join(var[p] for p in self.params)}]")
-        self.source = "\n".join(lines)
-        exec(compile(self.source, f"<graphgrad GradFn of {of}>", "exec"), env)
-        self._fn = env["_grad_fn"]
-        self._sizes: dict[tuple, dict[str, np.ndarray]] = {}
-        self._last: tuple[Any, dict[str, np.ndarray]] | None = None
-        self.dtype = np.dtype(dtype)
-
-    def size_values(self, sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
-        """The size nodes' values as 1 x 1 arrays (cached per binding)."""
-        if self._last is not None and self._last[0] is sizes:
-            return self._last[1]
-        key = tuple(int(sizes[s]) for s in self.size_nodes)
-        if key not in self._sizes:
-            self._sizes[key] = {s: np.full((1, 1), float(v), dtype=self.dtype) for s, v in zip(self.size_nodes, key)}
-        self._last = (sizes, self._sizes[key])
-        return self._sizes[key]
-
-    def __call__(self, values: Mapping[str, np.ndarray], sizes: Mapping[str, int]) -> tuple[np.ndarray, list]:
-        loss, grads, likes = self._fn(values, self.size_values(sizes) if self.size_nodes else None)
-        for i, (adj, like) in enumerate(zip(grads, likes)):
-            if adj.shape != like.shape:  # adjoints are per sample: sum over the batch
-                if adj.ndim > like.ndim:
-                    adj = adj.sum(axis=tuple(range(adj.ndim - like.ndim)))
-                grads[i] = np.broadcast_to(adj, like.shape) if adj.shape != like.shape else adj
-            elif loss.ndim > 2 and adj.ndim == 2:  # the same for every sample of the batch
-                grads[i] = adj * loss.shape[0]
-        return loss, grads
-
-
 # ----------------------------------------------------------------------------- fit
 
 
@@ -347,10 +277,10 @@ def _sample_axes(graph: Graph, feed: Any, data: list[str], samples: str | None) 
                              hint=f"pass samples='{tied[0]}' (the size name that counts samples)")
         samples = tied[0]
     axes = {}
-    for n in data:
-        form = matrix_form(graph.shape(n))
-        if samples in form:
-            axes[n] = form.index(samples)
+    for n in data:  # the axis in the storage layout (vectors and rows 1-D; see graphgrad.lowering)
+        rows, cols = matrix_form(graph.shape(n))
+        if samples in (rows, cols):
+            axes[n] = (rows, cols).index(samples) if 1 not in (rows, cols) else 0
     if not axes:
         raise InputError(f"no data array has the sample size {samples!r}",
                          hint="samples must be a size name used in a data input's shape")
@@ -384,23 +314,23 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
     overlap = set(names) & set(data)
     if overlap:
         raise InputError(f"{sorted(overlap)[0]!r} is both a param and data", hint="pass it in one place")
-    fn = GradFn(graph, of, names)
-    feed = prepare(graph, {**data, **params}, fn.leaves + names, sizes, dtype)
-    if feed.dtype != fn.dtype:
-        fn = GradFn(graph, of, names, feed.dtype)
-    values = {n: feed.values[n].copy() for n in fn.leaves}
-    plist = [values[p] for p in names]  # trained in place
+    f = compile_grad(graph, of, names, reduce="sum")
+    feed = prepare(graph, {**data, **params}, f.leaves, sizes, dtype)  # f.leaves holds every param
     for p in names:
         if p in feed.batched:
             raise InputError(f"param {p!r} was fed with a batch axis", node=p)
+    # every value in the compiled code's storage layout (vectors 1-D), owned by this run
+    values = {n: feed.values[n].reshape(storage_shape(graph, n, feed.values[n].shape, n in feed.batched)).copy()
+              for n in f.leaves}
+    plist = [values[p] for p in names]  # trained in place
     bs = batch_size if batch_size is not None else optimizer.batch_size
-    data_names = [n for n in fn.leaves if n not in names]
+    data_names = [n for n in f.leaves if n not in names]
     axis_of: dict[str, int] = {}
     count = 0
     sample_name = None
     if bs is not None:
         sample_name, axis_of = _sample_axes(graph, feed, data_names, samples)
-        if sample_name != "batch":  # a batched array's core axes start at 1
+        if sample_name != "batch":  # a batched array's own axes start at 1
             axis_of = {n: ax + (n in feed.batched) for n, ax in axis_of.items()}
         counts = {values[n].shape[ax] for n, ax in axis_of.items()}
         if len(counts) != 1:
@@ -410,6 +340,22 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
         if bs < 1:
             raise GraphgradError(f"batch_size must be >= 1, got {bs}")
         bs = min(bs, count)
+    programs: dict[int | None, Callable[..., Any]] = {}
+
+    def program(bsz: int | None) -> Callable[..., Any]:
+        """The generated function for mini-batches of bsz samples (None: the full data)."""
+        fn = programs.get(bsz)
+        if fn is None:
+            sz = dict(feed.sizes)
+            if feed.batch is not None:
+                sz["__batch__"] = feed.batch
+            if bsz is not None:
+                sz["__batch__" if sample_name == "batch" else sample_name] = bsz
+            fn = programs[bsz] = f.program(feed.batched, sz).function()
+        return fn
+
+    position = {n: i for i, n in enumerate(f.leaves)}
+    args = [values[n] for n in f.leaves]
     rng = np.random.default_rng(seed)
     optimizer.init(plist)
     loss = np.empty(steps)
@@ -420,7 +366,7 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
     rec_track: dict[str, list[float]] = {k: [] for k in track}
 
     def ext_values() -> dict[str, np.ndarray]:
-        return {p: external(graph, p, values[p]).reshape(feed.fed_shape[p]).copy() for p in names}
+        return {p: values[p].reshape(feed.fed_shape[p]).copy() for p in names}
 
     def record(k: int) -> None:
         rec_steps.append(k)
@@ -432,8 +378,8 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
 
     show = progress if progress is not None else (steps >= 10**4 and sys.stderr.isatty())
     bar = Progress(steps) if show else None
-    size_cache: dict[int, dict[str, int]] = {}
-    batch_vals = values
+    step_args = list(args)
+    full = program(None)
     shuffled: dict[str, np.ndarray] = {}
     pos = count
     stopped = "steps"
@@ -449,19 +395,15 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
                     shuffled = {n: np.take(values[n], perm, axis=ax) for n, ax in axis_of.items()}
                     pos = 0
                 end = min(pos + bs, count)
-                batch_vals = dict(values)
                 for n, ax in axis_of.items():
-                    a = shuffled[n]
-                    batch_vals[n] = a[(slice(None),) * ax + (slice(pos, end),)]
-                bsz = end - pos
+                    step_args[position[n]] = shuffled[n][(slice(None),) * ax + (slice(pos, end),)]
+                fn = program(end - pos)
                 pos = end
-                if bsz not in size_cache:
-                    size_cache[bsz] = {**feed.sizes, **({sample_name: bsz} if sample_name != "batch" else {})}
-                cur_sizes = size_cache[bsz]
             else:
-                cur_sizes = feed.sizes
-            lv, grads = fn(batch_vals, cur_sizes)
-            lval = float(lv[0, 0]) if lv.ndim == 2 else float(lv.sum())
+                fn = full
+            lv, gd = fn(*step_args)
+            grads = [gd[p] for p in names]
+            lval = float(lv)
             loss[k] = lval
             if tol is not None and np.sqrt(sum(float(np.sum(g * g)) for g in grads)) <= tol:
                 stopped = "tol"
@@ -484,7 +426,7 @@ def fit(graph: Graph, of: str, params: Mapping[str, Any], data: Mapping[str, Any
         bar.show(done, float(loss[done - 1]) if done else float("nan"), force=True)
         bar.close()
     with np.errstate(all="ignore"):
-        final = float(fn(values, feed.sizes)[0].sum())
+        final = float(full(*args)[0])
     hist = History(optimizer.name, loss[:done], done, stopped, seconds, final,
                    np.array(rec_steps, dtype=int), {p: np.array(v) for p, v in rec_params.items()},
                    {key: np.array(v) for key, v in rec_track.items()})

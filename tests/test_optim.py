@@ -13,7 +13,6 @@ from graphgrad.optim import (
     SGD,
     AdaGrad,
     Adam,
-    GradFn,
     MiniBatchSGD,
     Momentum,
     Progress,
@@ -90,14 +89,13 @@ def test_nesterov_differs_from_heavy_ball(linreg, data):
     assert not np.allclose(a["w"], b["w"])
 
 
-def test_gradfn_matches_grad(linreg, data):
-    f = GradFn(linreg, "L", ["w"])
-    w = np.array([0.1, 0.2, 0.3])
-    loss, (gw,) = f({"X": data["X"], "t": data["t"][:, None], "w": w[:, None]}, {"n": 6, "d": 3})
-    ref = gg.value_and_grad(linreg, "L", "w", {**data, "w": w})
-    np.testing.assert_allclose(loss[0, 0], ref[0], rtol=1e-12)
-    np.testing.assert_allclose(gw.ravel(), ref[1]["w"], rtol=1e-12)
-    assert "def _grad_fn" in f.source
+def test_one_gd_step_is_minus_lr_times_grad(linreg, data):
+    w0 = np.array([0.1, 0.2, 0.3])
+    w1, hist = fit(linreg, "L", {"w": w0}, data, GD(lr=0.1), steps=1)
+    value, grads = gg.value_and_grad(linreg, "L", "w", {**data, "w": w0})
+    np.testing.assert_allclose(hist.loss[0], value, rtol=1e-12)
+    np.testing.assert_allclose(w1["w"], w0 - 0.1 * grads["w"], rtol=1e-12)
+    assert np.array_equal(w0, [0.1, 0.2, 0.3])  # the initial values are not trained in place
 
 
 def test_sgd_epoch_visits_every_sample_once(linreg, data):
@@ -181,18 +179,23 @@ def test_errors(linreg, data):
     fit(g, "L", {"w": 1.0}, {"a": np.ones(2), "b": np.ones(3)}, SGD(), steps=1, samples="k")
 
 
-def test_gradfn_matches_grad_on_a_batch(mlp):
-    from graphgrad.evaluate import prepare
-
+def test_one_gd_step_on_a_batch_sums_the_batch(mlp):
     vals = residual_values(N=3, K=2, B=5, seed=7)
-    names = ["W1", "b1", "W2", "b2", "r"]
-    f = GradFn(mlp, "L", names)
-    feed = prepare(mlp, vals, f.leaves)
-    loss, grads = f(feed.values, feed.sizes)
-    ref = gg.value_and_grad(mlp, "L", names, vals)
-    np.testing.assert_allclose(loss.reshape(-1), ref[0], rtol=1e-12)
-    for p, gp in zip(names, grads):
-        np.testing.assert_allclose(gp.reshape(np.shape(ref[1][p])), ref[1][p], rtol=1e-10, atol=1e-12)
+    names = ["W1", "b1", "W2", "b2"]
+    params = {p: vals[p] for p in names}
+    data = {k: v for k, v in vals.items() if k not in params}
+    new, hist = fit(mlp, "L", params, data, GD(lr=0.01), steps=1)
+    value, grads = gg.value_and_grad(mlp, "L", names, vals)
+    np.testing.assert_allclose(hist.loss[0], np.sum(value), rtol=1e-12)
+    for p in names:
+        np.testing.assert_allclose(new[p], vals[p] - 0.01 * grads[p], rtol=1e-12, atol=1e-15, err_msg=p)
+    # a mini-batch of 2 of the 5 samples: the loss and step of those samples alone
+    new, hist = fit(mlp, "L", params, data, MiniBatchSGD(lr=0.01, batch_size=2), steps=1, seed=1)
+    perm = np.random.default_rng(1).permutation(5)[:2]
+    value, grads = gg.value_and_grad(mlp, "L", names, {**vals, "x": vals["x"][perm]})
+    np.testing.assert_allclose(hist.loss[0], np.sum(value), rtol=1e-12)
+    for p in names:
+        np.testing.assert_allclose(new[p], vals[p] - 0.01 * grads[p], rtol=1e-12, atol=1e-15, err_msg=p)
 
 
 def test_float32_stays_float32(linreg, data):
