@@ -105,6 +105,10 @@ class OpSpec:
     public: bool = True  # callable by name from model text and the builder
     render: Render = field(default_factory=lambda: Render("?", "?"))
     doc: str = ""
+    # (f, g): op(x) = g(f(x)) element-wise, g a function of one SymPy scalar. The compiler then
+    # computes op(x) from f's forward value (σ′(z) = h ⊙ (1 − h) with the model's h = σ(z)), and
+    # the printers write it that way when asked (derive --prime sigmoid|output).
+    of_output: tuple[str, Callable[[Any], Any]] | None = None
 
     def explicit(self, *mats: sp.Matrix) -> sp.Matrix:
         """The op applied to explicit SymPy matrices (element-wise ops broadcast their formula)."""
@@ -644,10 +648,10 @@ def table(*specs: OpSpec) -> Mapping[str, OpSpec]:
 
 
 def _unary(name, sym, kernel, *, deriv=None, matrix=None, code=None, render, domain=(-2.0, 2.0), kinks=(),
-           public=True, doc=""):
+           public=True, doc="", of_output=None):
     return OpSpec(
         name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, matrix=matrix, code=code,
-        render=render, domain=domain, kinks=kinks, public=public, doc=doc,
+        render=render, domain=domain, kinks=kinks, public=public, doc=doc, of_output=of_output,
     )
 
 
@@ -696,9 +700,11 @@ OPS: Mapping[str, OpSpec] = table(
     _unary("dsigmoid", lambda t: sym_sigmoid(t) * (1 - sym_sigmoid(t)), np_dsigmoid,
            deriv=lambda b, out, x: b.mul(out, b.sub(b.lit(1.0), b.mul(b.lit(2.0), b.sigmoid(x)))),
            code=call("np.exp(-np.logaddexp(0.0, -{a})) * np.exp(-np.logaddexp(0.0, {a}))"),
-           render=Render("σ′", r"\sigma'", **FUNC), doc="σ'(x) = σ(x)(1 − σ(x))"),
+           render=Render("σ′", r"\sigma'", **FUNC), doc="σ'(x) = σ(x)(1 − σ(x))",
+           of_output=("sigmoid", lambda h: h * (1 - h))),
     _unary("dtanh", lambda t: 1 - sp.tanh(t) ** 2, lambda x: 1 - np.tanh(x) ** 2, code=call("1.0 - np.tanh({a}) ** 2"),
-           render=Render("tanh′", r"\tanh'", **FUNC), doc="tanh'(x) = 1 − tanh(x)²"),
+           render=Render("tanh′", r"\tanh'", **FUNC), doc="tanh'(x) = 1 − tanh(x)²",
+           of_output=("tanh", lambda t: 1 - t**2)),
     _unary("drelu", lambda t: sp.Heaviside(t, 0), lambda x: (x > 0).astype(x.dtype), kinks=(0.0,),
            deriv=lambda b, out, x: None, code=call("({a} > 0).astype({a}.dtype)"), render=Render("relu′", r"\operatorname{relu}'", **FUNC),
            doc="relu'(x): 1 where x > 0, else 0"),

@@ -17,8 +17,9 @@ from typing import Any
 
 import sympy as sp
 
+from .errors import GraphgradError
 from .graph import Graph, upstream
-from .ops import LEAF_KINDS
+from .ops import LEAF_KINDS, OPS
 from .shapes import matrix_form, normalize
 
 CORE = {"S": (), "V": ("r",), "R": ("c",), "M": ("r", "c")}  # a form's maths axes (rows, columns)
@@ -180,18 +181,15 @@ def _rewrite(ir: IR) -> None:
     fresh = _Fresh(ir)
     for name in list(ir.nodes):
         n = ir.nodes[name]
-        if n.op in ("dsigmoid", "dtanh"):
-            # σ′(z) = h ⊙ (1 − h) with h = σ(z), the forward value; tanh′(z) = 1 − t ⊙ t
-            f = "sigmoid" if n.op == "dsigmoid" else "tanh"
+        spec = OPS.get(n.op)
+        if spec is not None and spec.of_output is not None:
+            # σ′(z) = h ⊙ (1 − h) with h = σ(z), the forward value; tanh′(z) = 1 − t ⊙ t (op table)
+            f, g = spec.of_output
             h = _find_or_add(ir, fresh, f, n.args, n.shape)
-            one = _literal(ir, fresh, 1.0)
-            if f == "sigmoid":
-                omh = _find_or_add(ir, fresh, "sub", (one, h), n.shape)
-                ir.nodes[name] = Node("mul", (h, omh), n.shape, named=n.named)
-                fresh.index.setdefault(("mul", (h, omh), None), name)
-            else:
-                hh = _find_or_add(ir, fresh, "mul", (h, h), n.shape)
-                ir.nodes[name] = Node("sub", (one, hh), n.shape, named=n.named)
+            t = sp.Dummy("t")
+            op, args = _scalar_nodes(ir, fresh, g(t), t, h, n.shape)
+            ir.nodes[name] = Node(op, args, n.shape, named=n.named)
+            fresh.index.setdefault((op, args, None), name)
         elif n.op == "mul":
             a, b = (ir.nodes[x] for x in n.args)
             # ‖t‖ ⊙ unit(t) = t (also at t = 0, where unit(t) = 0)
@@ -216,6 +214,43 @@ def _rewrite(ir: IR) -> None:
                 ir.nodes[name] = Node("sqnorm", a.args, n.shape, named=n.named)  # ‖t‖² = tᵀt
     _toposort(ir)
     _mark_batched(ir)
+
+
+def _scalar_nodes(ir: IR, fresh: _Fresh, expr: sp.Expr, t: sp.Symbol, h: str, shape: tuple) -> tuple[str, tuple]:
+    """Element-wise nodes computing scalar ``expr`` of ``t`` at ``t = h``; returns the top (op, args).
+
+    Knows numbers, ``t``, +, − (a term with a minus sign), × and positive integer powers: what
+    the op table's :attr:`~graphgrad.ops.OpSpec.of_output` formulas use.
+    """
+    def node(e: sp.Expr) -> str:
+        op, args = build(e)
+        return args[0] if op == "id" else _find_or_add(ir, fresh, op, args, shape)
+
+    def build(e: sp.Expr) -> tuple[str, tuple]:
+        if e == t:
+            return "id", (h,)
+        if e.is_Number:
+            return "id", (_literal(ir, fresh, float(e)),)
+        if e.is_Add:
+            pos = [a for a in e.args if not a.could_extract_minus_sign()]
+            neg = [-a for a in e.args if a.could_extract_minus_sign()]
+            if not pos:
+                return "neg", (node(sp.Add(*neg)),)
+            left = node(pos[0]) if len(pos) == 1 else node(sp.Add(*pos[:-1]))
+            if len(pos) > 1:
+                return ("add", (left, node(pos[-1]))) if not neg else ("sub", (node(sp.Add(*pos)), node(sp.Add(*neg))))
+            return ("sub", (left, node(sp.Add(*neg)))) if neg else ("id", (left,))
+        if e.is_Mul:
+            first, *rest = sorted(e.args, key=lambda a: (a.is_Number, a != t))  # t first, numbers last
+            if not rest:
+                return build(first)
+            return "mul", (node(first), node(sp.Mul(*rest)))
+        if e.is_Pow and e.exp.is_Integer and e.exp > 1:
+            return "mul", (node(e.base), node(e.base ** (e.exp - 1)))
+        raise GraphgradError(f"of_output formula {expr} uses {e}, which the compiler cannot build",
+                             hint="use numbers, +, -, * and integer powers")
+
+    return build(expr)
 
 
 def _without_norm(ir: IR, fresh: _Fresh, s: str, t: tuple, depth: int = 0) -> str | None:

@@ -411,31 +411,49 @@ def adjoint_symbol(graph: Graph, v: str) -> sp.Basic:
 
 def _present(expr: sp.Basic, graph: Graph, prime: str, conv: Converter | None) -> sp.Basic:
     """Rewrite σ′(z) as asked: ``symbol`` (σ′(z)), ``sigmoid`` (σ(z) ⊙ (1 − σ(z))), ``output``
-    (h ⊙ (1 − h) where the model names h = σ(z)); likewise tanh′."""
+    (h ⊙ (1 − h) where the model names h = σ(z)); likewise tanh′ and any op with an
+    :attr:`~graphgrad.ops.OpSpec.of_output` formula in the op table."""
     if prime == "symbol":
         return expr
     if prime not in ("sigmoid", "output"):
         raise DerivationError(f"unknown prime style {prime!r}", hint="use 'symbol', 'sigmoid' or 'output'")
+    outer = {s.of_output[0] for s in OPS.values() if s.of_output}
     names: dict[sp.Basic, sp.Basic] = {}
     if prime == "output" and conv is not None:
         for n in graph.named_nodes():
-            if graph.op(n) in ("sigmoid", "tanh"):
+            if graph.op(n) in outer:
                 conv(n)
                 names[conv.definition(n)] = conv.memo[n]
     rep = {}
     for a in expr.atoms(Apply, ScalarApply):
-        if a.op not in ("dsigmoid", "dtanh"):
+        spec = OPS.get(a.op)
+        if spec is None or spec.of_output is None:
             continue
-        f = "sigmoid" if a.op == "dsigmoid" else "tanh"
+        f, g = spec.of_output
         fx = (Apply if isinstance(a, Apply) else ScalarApply)(f, a.arg)
         fx = names.get(fx, fx)
-        if isinstance(a, Apply):
-            one = OneMatrix(*a.shape)
-            rep[a] = HadamardProduct(fx, MatAdd(one, -fx)) if f == "sigmoid" else \
-                MatAdd(one, -HadamardPower(fx, 2))
-        else:
-            rep[a] = fx * (1 - fx) if f == "sigmoid" else 1 - fx**2
+        t = sp.Dummy("t")
+        rep[a] = _elementwise(g(t), t, fx, a.shape) if isinstance(a, Apply) else g(fx)
     return expr.xreplace(rep) if rep else expr
+
+
+def _elementwise(e: sp.Expr, t: sp.Symbol, x: MatrixExpr, shape: tuple) -> MatrixExpr:
+    """Scalar expression ``e`` of ``t`` applied element-wise to matrix ``x``: + and numbers become
+    matrix sums with ``1`` (the all-ones matrix), × the Hadamard product, powers Hadamard powers."""
+    if e == t:
+        return x
+    if e.is_Number:
+        return e * OneMatrix(*shape)
+    if e.is_Add:
+        return MatAdd(*(_elementwise(a, t, x, shape) for a in e.args))
+    if e.is_Mul:
+        num = sp.Mul(*(a for a in e.args if a.is_Number))
+        rest = [_elementwise(a, t, x, shape) for a in e.args if not a.is_Number]
+        m = rest[0] if len(rest) == 1 else HadamardProduct(*rest)
+        return m if num == 1 else num * m
+    if e.is_Pow and e.exp.is_Integer and e.exp > 1:
+        return HadamardPower(_elementwise(e.base, t, x, shape), e.exp)
+    raise DerivationError(f"of_output formula {e} cannot be written element-wise on matrices")
 
 
 # ============================================================================= equations

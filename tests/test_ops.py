@@ -157,6 +157,19 @@ def test_every_op_has_a_matrix_form():
     assert "neg" not in defaults  # -x, not neg(x)
 
 
+def test_of_output_formulas_equal_the_op():
+    """op(x) = g(f(x)) for every op that declares ``of_output = (f, g)``: the compiler and the
+    printers compute σ′(z) as h ⊙ (1 − h) from this entry, so it must be the op itself."""
+    x = sp.Symbol("x", real=True)
+    declared = {name: spec.of_output for name, spec in OPS.items() if spec.of_output}
+    assert {"dsigmoid", "dtanh"} <= set(declared)
+    for name, (f, g) in declared.items():
+        assert OPS[f].elementwise and OPS[name].elementwise, name
+        assert sp.simplify(OPS[name].sympy(x) - g(OPS[f].sympy(x))) == 0, name
+        xs = np.linspace(-3, 3, 13)
+        np.testing.assert_allclose(OPS[name].numpy(xs), g(OPS[f].numpy(xs)), rtol=1e-12, atol=1e-15)
+
+
 def test_table_refuses_an_op_without_a_matrix_form():
     def twice(x):
         return 2 * x

