@@ -6,7 +6,8 @@ numbers for given sizes.
 
 The model
 ---------
-* FLOPs per op, from the operands' shapes (``r x k`` matrix forms):
+* FLOPs per op, from the operands' shapes (``r x k`` matrix forms), as each op's table entry
+  declares (``OpSpec.flops``, ``OpSpec.view``):
   ``matmul`` ``2·r·k·c``; element-wise ops (``add``, ``mul``, ``sigmoid``, ``exp``...) one per
   output element; ``sum``/``mean``/``sum_to`` one per input element; ``dot`` and ``norm`` two per
   element; ``unit`` three; ``transpose``, ``id`` and ``expand`` none (NumPy views); leaves none.
@@ -49,12 +50,12 @@ from .errors import DerivationError
 from .evaluate import _needed, _wrt_list
 from .graph import LEAF_OPS, Graph
 from .jacobians import jvp_graph
-from .ops import LEAF_KINDS
+from .ops import LEAF_KINDS, OPS
 from .shapes import Shape, matrix_form
 from .symbolic import size_symbol
 
-VIEWS = ("transpose", "id", "expand")
-"""Ops that NumPy computes as views: no FLOPs, no new memory."""
+VIEWS = tuple(name for name, spec in OPS.items() if spec.view)
+"""Ops that NumPy computes as views (``OpSpec.view``): no FLOPs, no new memory."""
 
 
 def numel(shape: Shape) -> sp.Expr:
@@ -81,17 +82,10 @@ def op_flops(graph: Graph, n: str) -> sp.Expr:
     op = graph.op(n)
     if op in LEAF_OPS or op in VIEWS:
         return sp.Integer(0)
-    args = graph.args(n)
-    if op == "matmul":
-        (r, k), (_, c) = matrix_form(graph.shape(args[0])), matrix_form(graph.shape(args[1]))
-        return 2 * _dim(r) * _dim(k) * _dim(c)
-    if op in ("sum", "mean", "sum_to"):
-        return numel(graph.shape(args[0]))
-    if op in ("dot", "norm"):
-        return 2 * numel(graph.shape(args[0]))
-    if op == "unit":
-        return 3 * numel(graph.shape(args[0]))
-    return numel(graph.shape(n))  # element-wise: one per output element
+    rule = OPS[op].flops
+    if rule is None:  # element-wise: one per output element
+        return numel(graph.shape(n))
+    return sp.sympify(rule([tuple(map(_dim, matrix_form(graph.shape(a)))) for a in graph.args(n)]))
 
 
 @dataclass

@@ -109,6 +109,10 @@ class OpSpec:
     # computes op(x) from f's forward value (σ′(z) = h ⊙ (1 − h) with the model's h = σ(z)), and
     # the printers write it that way when asked (derive --prime sigmoid|output).
     of_output: tuple[str, Callable[[Any], Any]] | None = None
+    # FLOPs from the operands' matrix forms [(rows, cols), ...] (SymPy dims; graphgrad.costs);
+    # None: one per output element. ``view``: NumPy computes it as a view (no FLOPs, no memory).
+    flops: Callable[[list[tuple[Any, Any]]], Any] | None = None
+    view: bool = False
 
     def explicit(self, *mats: sp.Matrix) -> sp.Matrix:
         """The op applied to explicit SymPy matrices (element-wise ops broadcast their formula)."""
@@ -674,11 +678,11 @@ OPS: Mapping[str, OpSpec] = table(
            domain=(0.5, 2.0), render=Render("/", "/", "infix", 20, **ARITH), doc="element-wise quotient"),
     OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul, matrix_matmul, code_matmul,
            render=Render("@", "", "infix", 20, shape="box", color="#fde9c9"),
-           doc="matrix product; vectors are columns, so a.T @ b is a scalar and a @ b.T an outer product"),
+           doc="matrix product; vectors are columns, so a.T @ b is a scalar and a @ b.T an outer product", flops=lambda a: 2 * a[0][0] * a[0][1] * a[1][1]),
     OpSpec("transpose", 1, transpose_shape, lambda a: np.swapaxes(a, -1, -2), lambda a: a.T,
            vjp_transpose, lambda c, args, shapes, out: c.transpose(args[0]),
            lambda e, args, node: e.T(0),  # the lowering makes it a view (a BLAS flag), never a copy
-           render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)"),
+           render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)", view=True),
     _unary("neg", lambda t: -t, np.negative, matrix=lambda c, args, shapes, out: c.neg(args[0]),
            code=call("-{a}", "np.negative({a}, out={a})"),
            render=Render("−", "-", "prefix", 25, **ARITH), doc="negation (-x)"),
@@ -710,32 +714,32 @@ OPS: Mapping[str, OpSpec] = table(
            doc="relu'(x): 1 where x > 0, else 0"),
     OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm, matrix_norm, code_norm,
            render=Render("‖·‖", r"\lVert\cdot\rVert", "wrap", 100, **FUNC),
-           doc="Euclidean norm of a vector, Frobenius norm of a matrix; gradient 0 at 0"),
+           doc="Euclidean norm of a vector, Frobenius norm of a matrix; gradient 0 at 0", flops=lambda a: 2 * a[0][0] * a[0][1]),
     OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot, matrix_dot, code_matmul,
-           render=Render("·", r"\cdot", "call", **FUNC), doc="aᵀb of two vectors"),
+           render=Render("·", r"\cdot", "call", **FUNC), doc="aᵀb of two vectors", flops=lambda a: 2 * a[0][0] * a[0][1]),
     OpSpec("sum", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True),
            lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, code_reduce,
            render=Render("Σ", r"\sum", **FUNC),
-           doc="sum of all elements"),
+           doc="sum of all elements", flops=lambda a: a[0][0] * a[0][1]),
     OpSpec("mean", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True) / (x.shape[-2] * x.shape[-1]),
            lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean, matrix_mean, code_reduce,
-           render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements"),
+           render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements", flops=lambda a: a[0][0] * a[0][1]),
     # --- internal ops: naming an existing node, and what the reverse pass emits
     OpSpec("id", 1, same_shape, lambda x: x, lambda x: x, lambda b, out, g, x: (g,),
            lambda c, args, shapes, out: args[0], lambda e, args, node: args[0], public=False,
-           render=Render("=", "=", "call", **ARITH), doc="identity: a second name for a value (y = x)"),
+           render=Render("=", "=", "call", **ARITH), doc="identity: a second name for a value (y = x)", view=True),
     OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, matrix_unit, code_unit,
            public=False, domain=(0.5, 2.0), render=Render("unit", r"\operatorname{unit}", **FUNC),
-           doc="x / ‖x‖, 0 at x = 0 (the norm's derivative)"),
+           doc="x / ‖x‖, 0 at x = 0 (the norm's derivative)", flops=lambda a: 3 * a[0][0] * a[0][1]),
     OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, matrix_sum_to, code_sum_to,
            public=False,
-           render=Render("Σ→", r"\Sigma", **FUNC), doc="sum g down to like's shape (undo broadcasting)"),
+           render=Render("Σ→", r"\Sigma", **FUNC), doc="sum g down to like's shape (undo broadcasting)", flops=lambda a: a[0][0] * a[0][1]),
     OpSpec("expand", 2, lambda g, like: broadcast_shape(g, like), np_expand,
            lambda g, like: sp.Matrix(max(g.rows, like.rows), max(g.cols, like.cols),
                                      lambda i, j: g[i if g.rows > 1 else 0, j if g.cols > 1 else 0]),
            vjp_expand, matrix_expand, code_expand, public=False,
            render=Render("expand", r"\operatorname{expand}", **FUNC),
-           doc="broadcast g up to like's shape"),
+           doc="broadcast g up to like's shape", view=True),
 )
 """Every op by name."""
 
