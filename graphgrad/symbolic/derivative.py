@@ -150,7 +150,8 @@ class Derivative:
     def evaluate(self, inputs: Mapping[str, Any], sizes: Mapping[str, int] | None = None) -> np.ndarray:
         """The derivative's value at ``inputs``, computed from the SymPy expression (lambdify).
 
-        The result has ``wrt``'s shape (``(N,)`` for a vector); a Jacobian is ``(M, N)``.
+        The result has ``wrt``'s shape as fed, like :func:`graphgrad.grad` (``(N,)`` for a vector
+        fed 1-D, ``(N, 1)`` for one fed as a column); a Jacobian is ``(M, N)``.
         """
         from ..evaluate import prepare
 
@@ -181,6 +182,8 @@ class Derivative:
         r, c = matrix_form(shape)
         rc = tuple(feed.sizes.get(d, d) if isinstance(d, str) else d for d in (r, c))
         full = np.broadcast_to(out, rc).copy()
+        if self.wrt in feed.fed_shape:
+            return full.reshape(feed.fed_shape[self.wrt])
         if len(shape) == 0:
             return full[0, 0]
         if len(shape) == 1:
