@@ -253,15 +253,62 @@ def _wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
     return ws
 
 
+ENGINES = ("auto", "compiled", "interpret")
+
+
 def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None,
                    inputs: Mapping[str, Any] | None = None, *, sizes: Mapping[str, int] | None = None,
-                   dtype: Any = None, allow_nonfinite: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                   dtype: Any = None, allow_nonfinite: bool = False,
+                   engine: str = "auto") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``of``'s value and its gradients with respect to ``wrt`` (default: every leaf).
 
     One backward sweep serves every ``wrt``. A ``wrt`` that ``of`` does not depend on gets zeros.
+
+    ``engine``: ``"compiled"`` runs :func:`graphgrad.compile`'s code for ``(of, wrt)``, compiled
+    once and cached on the graph (a batch is summed inside the matrix products, so the per-sample
+    gradients of a K×N matrix never exist); ``"interpret"`` runs each op's kernel in order and
+    checks every value as it is made. ``"auto"`` (the default) is the compiled code, and the
+    interpreter where only it can serve: with ``sizes``, ``dtype`` or ``allow_nonfinite``, and to
+    name the node where a non-finite result came from. Both give the same numbers up to rounding
+    (a property test holds them together on random graphs).
     """
+    if engine not in ENGINES:
+        raise GraphgradError(f"unknown engine {engine!r}", hint="use " + ", ".join(map(repr, ENGINES)))
     check_of(graph, of)
     ws = _wrt_list(graph, wrt)
+    if engine == "compiled" or (engine == "auto" and sizes is None and dtype is None and not allow_nonfinite):
+        if sizes is not None or dtype is not None or allow_nonfinite:
+            raise GraphgradError("the compiled engine takes no sizes=, dtype= or allow_nonfinite=",
+                                 hint="use engine='interpret' (or 'auto')")
+        out = _compiled_value_and_grad(graph, of, ws, inputs)
+        if out is not None:
+            return out
+    return _interpret_value_and_grad(graph, of, ws, inputs, sizes, dtype, allow_nonfinite)
+
+
+def _compiled_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mapping[str, Any] | None
+                             ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """The compiled code's result, or None when it is not finite (the interpreter then says where)."""
+    from .codegen import compile as compile_grad
+
+    key = ("compiled", of, tuple(sorted(set(ws))))  # one function (and the same bits) for any order
+    f = graph.cache.get(key)
+    if f is None:
+        f = graph.cache[key] = compile_grad(graph, of, list(key[2]))
+    feed = dict(inputs or {})
+    for k in [k for k in feed if k not in f.leaves and k in graph and graph.op(k) in LEAF_KINDS]:
+        del feed[k]  # declared but not needed for (of, wrt): ignored, as the interpreter does
+    with np.errstate(all="ignore"):
+        value, grads = f(**feed)
+    value = np.asarray(value)
+    if not (np.all(np.isfinite(value)) and all(np.all(np.isfinite(g)) for g in grads.values())):
+        return None
+    return value, {w: grads[w] for w in ws}
+
+
+def _interpret_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mapping[str, Any] | None,
+                              sizes: Mapping[str, int] | None, dtype: Any, allow_nonfinite: bool
+                              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     bw = backward(graph, of)
     targets = [of] + [bw.adjoint[w] for w in ws if w in bw.adjoint]
     order = bw.needed(targets) if len(ws) else _needed(graph, [of])
@@ -280,7 +327,8 @@ def grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None,
     """Reverse-mode gradients of scalar ``of`` with respect to each of ``wrt``.
 
     Each gradient has the shape of the value fed (intermediates: their external form).
-    Gradients of unbatched variables are summed over the batch.
+    Gradients of unbatched variables are summed over the batch. Keywords as for
+    :func:`value_and_grad` (``sizes``, ``dtype``, ``allow_nonfinite``, ``engine``).
     """
     return value_and_grad(graph, of, wrt, inputs, **kw)[1]
 

@@ -537,7 +537,41 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     dies: dict[int, list[str]] = {}
     for t, j in last.items():
         dies.setdefault(j, []).append(t)
-    keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
+    returned: set = set()
+
+    liked: set[str] = set()  # intermediates whose value gives a result's shape: alive until the return
+
+    def like(leaf: str) -> str:
+        if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
+            return leaf
+        text = ref((leaf, "p"))
+        liked.add(text)
+        return text
+
+    def out_text(label: str, key: Key | None, leaf: str) -> str:
+        if key is None:
+            return f"np.zeros_like({like(leaf)})"
+        b, _, text = base[key]
+        txt = ref(key)
+        if key[0] in lw.numbers:  # a Python number: an array of the leaf's shape and dtype
+            return f"np.full_like({like(leaf)}, {txt})" if leaf else f"np.array({txt})"
+        if b is None:
+            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()" if leaf else f"np.array({txt})"
+        if leaf and not _same_storage(lw, key, ir, leaf):
+            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()"
+        if not by_key[b].fresh or b in returned or by_key[b].inline:
+            return f"np.array({txt})" if by_key[b].inline else f"{txt}.copy()"
+        returned.add(b)
+        return txt
+
+    if cf.kind == "forward":
+        ret = "{" + ", ".join(f'"{lab}": {out_text(lab, key, "")}' for lab, key, _ in outputs) + "}"
+        ret_line = f"return {ret}"
+    else:
+        value = out_text(*outputs[0])
+        grads = ", ".join(f'"{lab}": {out_text(lab, key, leaf)}' for lab, key, leaf in outputs[1:])
+        ret_line = f"return {value}, {{{grads}}}"
+    keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]} | liked
     params = list(cf.leaves)  # in the order CompiledFunction passes them
     lines = []
     if lw.need_b:
@@ -561,36 +595,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         dead = sorted(set(dies.get(i, ())) - keep - {s.target})
         if dead:
             lines.append("del " + ", ".join(dead))
-    returned: set = set()
-
-    def like(leaf: str) -> str:
-        if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
-            return leaf
-        return ref((leaf, "p"))
-
-    def out_text(label: str, key: Key | None, leaf: str) -> str:
-        if key is None:
-            return f"np.zeros_like({like(leaf)})"
-        b, _, text = base[key]
-        txt = ref(key)
-        if key[0] in lw.numbers:  # a Python number: an array of the leaf's shape and dtype
-            return f"np.full_like({like(leaf)}, {txt})" if leaf else f"np.array({txt})"
-        if b is None:
-            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()" if leaf else f"np.array({txt})"
-        if leaf and not _same_storage(lw, key, ir, leaf):
-            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()"
-        if not by_key[b].fresh or b in returned or by_key[b].inline:
-            return f"np.array({txt})" if by_key[b].inline else f"{txt}.copy()"
-        returned.add(b)
-        return txt
-
-    if cf.kind == "forward":
-        ret = "{" + ", ".join(f'"{lab}": {out_text(lab, key, "")}' for lab, key, _ in outputs) + "}"
-        lines.append(f"return {ret}")
-    else:
-        value = out_text(*outputs[0])
-        grads = ", ".join(f'"{lab}": {out_text(lab, key, leaf)}' for lab, key, leaf in outputs[1:])
-        lines.append(f"return {value}, {{{grads}}}")
+    lines.append(ret_line)
     if cf.kind == "vjp" and cf.seed not in params:
         params.append(cf.seed)
     header = f"def {cf.name}({', '.join(params)}):"

@@ -40,7 +40,7 @@ def lines(src: str) -> list[str]:
 def test_residual_mlp_matches_value_and_grad(mlp, B, dtype):
     v = residual_values(4, 3, B=B, seed=3, dtype=dtype)
     value, grads = compile(mlp, "L", ALL + ["r", "s"])(**v)
-    value0, grads0 = gg.value_and_grad(mlp, "L", ALL + ["r", "s"], v)
+    value0, grads0 = gg.value_and_grad(mlp, "L", ALL + ["r", "s"], v, engine="interpret")
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert np.shape(value) == np.shape(value0)
     np.testing.assert_allclose(value, value0, rtol=tol)
@@ -89,7 +89,7 @@ def test_column_fed_vector_and_lists(mlp):
     f = compile(mlp, "L", ["x", "b1"])
     col = dict(v, x=v["x"].reshape(-1, 1), b1=v["b1"].tolist())
     _, g = f(**col)
-    _, g0 = gg.value_and_grad(mlp, "L", ["x", "b1"], col)
+    _, g0 = gg.value_and_grad(mlp, "L", ["x", "b1"], col, engine="interpret")
     assert g["x"].shape == (3, 1)
     np.testing.assert_allclose(g["x"], g0["x"], rtol=1e-13)
     np.testing.assert_allclose(g["b1"], g0["b1"], rtol=1e-13)
@@ -102,7 +102,7 @@ def test_row_vectors_fed_two_dimensional(N):
     rng = np.random.default_rng(N)
     v = dict(u=rng.standard_normal(N), r=rng.standard_normal((1, N)), W=rng.standard_normal((N, N)))
     value, grads = compile(g, "L", ["u", "r", "W"])(**v)
-    ref_value, ref = gg.value_and_grad(g, "L", ["u", "r", "W"], v)
+    ref_value, ref = gg.value_and_grad(g, "L", ["u", "r", "W"], v, engine="interpret")
     np.testing.assert_allclose(value, ref_value, rtol=1e-13)
     for w in ref:
         assert grads[w].shape == ref[w].shape == np.shape(v[w])
@@ -118,7 +118,7 @@ def test_float32_stays_float32_where_the_code_makes_arrays_from_numbers():
         value, grads = compile(g, "L", ["x", "W", "c"])(**vb)
         assert np.asarray(value).dtype == np.float32
         assert {k: a.dtype for k, a in grads.items()} == dict.fromkeys(grads, np.dtype(np.float32))
-        _, ref = gg.value_and_grad(g, "L", ["x", "W", "c"], vb)
+        _, ref = gg.value_and_grad(g, "L", ["x", "W", "c"], vb, engine="interpret")
         for w in ref:
             np.testing.assert_allclose(grads[w], ref[w], rtol=1e-6, err_msg=w)
 
@@ -202,7 +202,7 @@ def test_random_graphs_agree_with_the_evaluator(seed):
     wrt = g.leaves()
     for B in (None, 3):
         v = random_values(g, seed, B)
-        value0, grads0 = gg.value_and_grad(g, "L", wrt, v)
+        value0, grads0 = gg.value_and_grad(g, "L", wrt, v, engine="interpret")
         value, grads = compile(g, "L", wrt)(**v)
         np.testing.assert_allclose(value, value0, rtol=1e-11, atol=1e-12)
         for k in wrt:
@@ -268,7 +268,7 @@ def test_common_subexpressions_are_merged():
     assert src.count("@") == 2 + src.count("W.T @")  # one forward product; the rest are adjoint ones
     assert src.count("np.tanh(") == 1
     v = {"x": np.arange(3.0), "W": np.ones((2, 3)) / 4}
-    np.testing.assert_allclose(compile(g, "L", ["W"])(**v)[1]["W"], gg.grad(g, "L", ["W"], v)["W"])
+    np.testing.assert_allclose(compile(g, "L", ["W"])(**v)[1]["W"], gg.grad(g, "L", ["W"], v, engine="interpret")["W"])
 
 
 @pytest.mark.parametrize("batched", [False, True])
@@ -280,7 +280,7 @@ def test_matrix_chain_is_reassociated(batched):
     rng = np.random.default_rng(0)
     v = {"x": rng.standard_normal((4, 5) if batched else 5), "v": rng.standard_normal(5)}
     value, grads = f(**v)
-    value0, grads0 = gg.value_and_grad(g, "L", ["x", "v"], v)
+    value0, grads0 = gg.value_and_grad(g, "L", ["x", "v"], v, engine="interpret")
     np.testing.assert_allclose(value, value0, rtol=1e-12)
     for k in grads0:
         np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-12)
@@ -366,7 +366,7 @@ def test_cli_codegen_writes_a_standalone_module(tmp_path, mlp):
     spec.loader.exec_module(mod)
     v = residual_values(3, 2, seed=8)
     value, grads = mod.value_and_grad_L(**v)
-    value0, grads0 = gg.value_and_grad(mlp, "L", ["x", "W1"], v)
+    value0, grads0 = gg.value_and_grad(mlp, "L", ["x", "W1"], v, engine="interpret")
     np.testing.assert_allclose(value, value0, rtol=1e-13)
     np.testing.assert_allclose(grads["W1"], grads0["W1"], rtol=1e-13)
     # the module's docstring says how to call it: the signature and each argument's layout
@@ -435,7 +435,7 @@ def test_an_op_without_code_compiles_by_calling_its_kernel(with_ops, B):
          "c": rng.standard_normal(2)}
     f = compile(g, "L", ["x", "W", "c"])
     value, grads = f(**v)
-    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v)
+    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v, engine="interpret")
     np.testing.assert_allclose(value, value0, rtol=1e-12)
     for k in grads0:
         np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=k)
@@ -455,7 +455,7 @@ def test_an_op_with_a_code_entry_compiles_to_it_and_to_a_standalone_module(with_
     v = {"x": rng.standard_normal(3), "W": rng.standard_normal((2, 3)), "c": rng.standard_normal(2)}
     f = compile(g, "L", ["x", "W", "c"])
     value, grads = f(**v)
-    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v)
+    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v, engine="interpret")
     np.testing.assert_allclose(value, value0, rtol=1e-12)
     for k in grads0:
         np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=k)

@@ -11,6 +11,16 @@ import graphgrad as gg
 
 from conftest import RESIDUAL, residual_values
 
+_VALUE_AND_GRAD, _GRAD = gg.value_and_grad, gg.grad
+
+
+@pytest.fixture(autouse=True, params=["auto", "interpret"])
+def engine(request, monkeypatch):
+    """Every test here runs on both engines: the compiled code (the default) and the interpreter."""
+    monkeypatch.setattr(gg, "value_and_grad", lambda *a, **k: _VALUE_AND_GRAD(*a, **{"engine": request.param, **k}))
+    monkeypatch.setattr(gg, "grad", lambda *a, **k: _GRAD(*a, **{"engine": request.param, **k}))
+    return request.param
+
 
 def by_hand(v):
     z = v["W1"] @ v["x"] + v["b1"]
