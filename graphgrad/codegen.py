@@ -50,6 +50,7 @@ from .errors import GraphgradError, NamingError
 from .evaluate import _wrt_list, prepare
 from .graph import Graph, upstream
 from .lowering import Program, build_ir, form_of, lower
+from .ops import LEAF_KINDS
 
 _SIGNATURE = operator.attrgetter("shape", "dtype")
 
@@ -84,7 +85,8 @@ class CompiledFunction:
             bw = backward(graph, of, seed="cotangent" if kind == "vjp" else None)
             self._ext = bw.graph
             self._adjoint = {w: bw.adjoint[w] for w in wrt if w in bw.adjoint}
-            self._targets = [of, *self._adjoint.values()]
+            inner = [w for w in wrt if graph.op(w) not in LEAF_KINDS and w != of]  # their values give shapes
+            self._targets = list(dict.fromkeys([of, *self._adjoint.values(), *inner]))
             self.seed = bw.seed
         needed = set(upstream(self._ext, self._targets)) | set(wrt)
         self.leaves = [n for n in self._ext.leaves() if n in needed]

@@ -388,13 +388,14 @@ def lower(ir: IR, cf: Any) -> Program:
         roots.append(vkey)
         outputs.append(("", vkey, ""))
         for w in cf.wrt:
-            if ir.nodes.get(w) is not None and ir.nodes[w].op not in LEAF_KINDS:
-                roots.append((w, "p"))  # an intermediate: its value gives the gradient's shape
+            r = ir.alias.get(w, w)  # an intermediate is a target too (its name may be an alias)
+            if ir.nodes.get(r) is not None and ir.nodes[r].op not in LEAF_KINDS:
+                roots.append((r, "p"))  # an intermediate: its value gives the gradient's shape
             if w not in cf._adjoint:
                 outputs.append((w, None, w))
                 continue
             adj = ir.alias[cf._adjoint[w]]
-            wb = ir.nodes[w].batched if w in ir.nodes else False
+            wb = ir.nodes[r].batched if r in ir.nodes else False
             key = (adj, "s" if (batched_of and not wb) else "p")
             roots.append(key)
             outputs.append((w, key, w))
@@ -493,10 +494,15 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
         for d in s.deps:
             if base[d][0] is not None:
                 readers.setdefault(base[d][0], []).append(s)
+    shapes = set()  # values whose shape a returned gradient reads (intermediates in wrt)
+    for _, _, leaf in outputs:
+        r = (ir.alias.get(leaf, leaf), "p")
+        if leaf and r in base and base[r][0] is not None:
+            shapes.add(base[r][0])
     for s in stmts:
         rs = readers.get(s.key, [])
         if s.form == "S" and s.target.startswith("_") and uses[s.key] == 1 and len(rs) == 1 \
-                and s.key not in out_keys and not rs[0].aug and s.aug is None:
+                and s.key not in out_keys and s.key not in shapes and not rs[0].aug and s.aug is None:
             s.inline = True
     return stmts, base
 
@@ -542,11 +548,13 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     liked: set[str] = set()  # intermediates whose value gives a result's shape: alive until the return
 
     def like(leaf: str) -> str:
+        leaf = ir.alias.get(leaf, leaf)
         if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
             return leaf
-        text = ref((leaf, "p"))
-        liked.add(text)
-        return text
+        b = base[(leaf, "p")][0]
+        if b is not None:
+            liked.add(by_key[b].target)
+        return ref((leaf, "p"))
 
     def out_text(label: str, key: Key | None, leaf: str) -> str:
         if key is None:
@@ -569,7 +577,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         ret_line = f"return {ret}"
     else:
         value = out_text(*outputs[0])
-        grads = ", ".join(f'"{lab}": {out_text(lab, key, leaf)}' for lab, key, leaf in outputs[1:])
+        grads = ", ".join(f'"{lab}": {_as_external(ir, leaf, out_text(lab, key, leaf))}' for lab, key, leaf in outputs[1:])
         ret_line = f"return {value}, {{{grads}}}"
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]} | liked
     params = list(cf.leaves)  # in the order CompiledFunction passes them
@@ -604,6 +612,15 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     return Program(cf.name, params, src, sorted(lw.helpers), doc, dict(lw.helpers), dict(lw.kernels))
 
 
+def _as_external(ir: IR, w: str, text: str) -> str:
+    """A gradient in the form users get: a row intermediate ``[1, N]`` keeps its two axes (a fed
+    row is reshaped back by :class:`~graphgrad.codegen.CompiledFunction` instead)."""
+    r = ir.nodes.get(ir.alias.get(w, w))
+    if r is None or r.op in LEAF_KINDS or r.form != "R":
+        return text
+    return f"{_atom(text)}[..., None, :]"
+
+
 def _atom(text: str) -> str:
     """``text`` parenthesised unless it already is one operand (a name, call or subscript)."""
     depth = 0
@@ -616,6 +633,7 @@ def _atom(text: str) -> str:
 
 
 def _same_storage(lw: Lowerer, key: Key, ir: IR, leaf: str) -> bool:
+    leaf = ir.alias.get(leaf, leaf)
     return lw.batched(key) == (ir.nodes[leaf].batched if leaf in ir.nodes else False)
 
 

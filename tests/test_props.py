@@ -238,6 +238,20 @@ def test_compiled_matches_interpreter(m: Model) -> None:
         np.testing.assert_allclose(np.reshape(fwd[n], np.shape(ref[n])), ref[n], rtol=1e-12, atol=1e-12, err_msg=n)
 
 
+@settings(max_examples=examples(20))
+@given(models(batch=None, max_ops=8))
+def test_compiled_gradients_of_intermediates(m: Model) -> None:
+    # (found by rendering with the gradient of every named node: a value whose shape a result
+    # reads must stay alive until the return)
+    pytest.importorskip("graphgrad.codegen")
+    wrt = [n for n in m.graph.named_nodes() if m.graph.op(n) not in ("literal", "size")]
+    ref = gg.grad(m.graph, "L", wrt, m.inputs, engine="interpret")
+    got = gg.grad(m.graph, "L", wrt, m.inputs, engine="compiled")
+    for w in wrt:
+        assert np.shape(got[w]) == np.shape(ref[w]), w
+        np.testing.assert_allclose(got[w], ref[w], rtol=1e-10, atol=1e-12, err_msg=w)
+
+
 @settings(max_examples=examples(15))
 @given(models(batch=None, max_ops=8))
 def test_compiled_float32(m: Model) -> None:
