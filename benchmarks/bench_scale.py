@@ -4,7 +4,7 @@
     python benchmarks/bench_scale.py --quick    # a quarter of those sizes
 
 Stages: build (builder), parse (model text), validate, evaluate (every named node), backward
-(the reverse pass), grad (every leaf), and, once they exist, derive (graphgrad.symbolic),
+(the reverse pass), grad (every leaf, the interpreter), and, once they exist, derive (graphgrad.symbolic),
 compile (graphgrad.codegen) and render (graphgrad.printing.dot). Each stage runs on a fresh
 copy of the graph (so no cache helps), timed with ``perf_counter`` and measured with
 ``tracemalloc`` (peak of Python allocations during a second run of the stage). The last column gives the
@@ -83,7 +83,7 @@ def stages(make: Callable[[int], gg.Graph], text: Callable[[int], str], n: int) 
         "validate": measure(lambda: g.copy().validate()),
         "evaluate": measure(lambda: gg.evaluate(g.copy(), vals)),
         "backward": measure(lambda: gg.backward(g.copy(), "L")),
-        "grad": measure(lambda: gg.grad(g.copy(), "L", None, vals)),
+        "grad": measure(lambda: gg.grad(g.copy(), "L", None, vals, engine="interpret")),
     }
     if importlib.util.find_spec("graphgrad.symbolic"):
         out["derive"] = measure(lambda: gg.backprop(g.copy(), "L"))
