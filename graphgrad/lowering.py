@@ -140,6 +140,7 @@ class Stmt:
     target: str = ""
     aug: tuple | None = None  # in-place form, when chosen: (operand position, operand key)
     inline: bool = False  # written into its single reader instead of a line of its own
+    shape_of: bool = False  # the value of an intermediate in wrt (its gradient's shape is read from it)
 
 
 @dataclass
@@ -494,15 +495,14 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
         for d in s.deps:
             if base[d][0] is not None:
                 readers.setdefault(base[d][0], []).append(s)
-    shapes = set()  # values whose shape a returned gradient reads (intermediates in wrt)
-    for _, _, leaf in outputs:
+    for _, _, leaf in outputs:  # an intermediate in wrt: its value gives its gradient's shape
         r = (ir.alias.get(leaf, leaf), "p")
         if leaf and r in base and base[r][0] is not None:
-            shapes.add(base[r][0])
+            by_key[base[r][0]].shape_of = True
     for s in stmts:
         rs = readers.get(s.key, [])
         if s.form == "S" and s.target.startswith("_") and uses[s.key] == 1 and len(rs) == 1 \
-                and s.key not in out_keys and s.key not in shapes and not rs[0].aug and s.aug is None:
+                and s.key not in out_keys and not s.shape_of and not rs[0].aug and s.aug is None:
             s.inline = True
     return stmts, base
 
@@ -545,15 +545,10 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         dies.setdefault(j, []).append(t)
     returned: set = set()
 
-    liked: set[str] = set()  # intermediates whose value gives a result's shape: alive until the return
-
     def like(leaf: str) -> str:
         leaf = ir.alias.get(leaf, leaf)
         if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
             return leaf
-        b = base[(leaf, "p")][0]
-        if b is not None:
-            liked.add(by_key[b].target)
         return ref((leaf, "p"))
 
     def out_text(label: str, key: Key | None, leaf: str) -> str:
@@ -579,7 +574,8 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         value = out_text(*outputs[0])
         grads = ", ".join(f'"{lab}": {_as_external(ir, leaf, out_text(lab, key, leaf))}' for lab, key, leaf in outputs[1:])
         ret_line = f"return {value}, {{{grads}}}"
-    keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]} | liked
+    keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
+    keep |= {s.target for s in stmts if s.shape_of}  # alive until the return, which reads their shape
     params = list(cf.leaves)  # in the order CompiledFunction passes them
     lines = []
     if lw.need_b:

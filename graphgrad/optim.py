@@ -204,9 +204,6 @@ OPTIMIZERS = {c.__name__: c for c in (GD, SGD, MiniBatchSGD, Momentum, AdaGrad, 
 """Every optimizer by name."""
 
 
-# ----------------------------------------------------------------------------- prepared gradient
-
-
 # ----------------------------------------------------------------------------- fit
 
 
