@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -163,64 +164,74 @@ class Emitter:
 
     # -------------------------------------------------------------- SymPy -> ops
     def from_sympy_scalar(self, expr: sp.Expr, symbols: dict[sp.Symbol, str]) -> str:
-        """Turn a scalar SymPy expression (a derivative from ``sympy.diff``) into op nodes.
+        """Turn a scalar SymPy expression (a derivative from ``sympy.diff``) into op nodes
+        (see :func:`sympy_to_ops`)."""
+        return sympy_to_ops(self, expr, symbols)
 
-        Knows numbers, symbols, +, ×, powers, and functions named like an op (exp, log, tanh...).
-        """
-        done: dict[sp.Basic, str] = {}
-        stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
-        while stack:
-            e, visited = stack.pop()
-            if e in done:
-                continue
-            if not visited and e.args and not e.is_Number:
-                stack.append((e, True))
-                stack.extend((a, False) for a in e.args)
-                continue
-            done[e] = self._sympy_node(e, done, symbols)
-        return done[expr]
 
-    def _sympy_node(self, e: sp.Basic, done: dict, symbols: dict) -> str:
-        if e in symbols:
-            return symbols[e]
-        if e.is_Number:
-            return self.lit(float(e))
-        if e.is_Add:
-            terms = list(e.args)
-            terms.sort(key=lambda t: t.could_extract_minus_sign())  # positive terms first
-            node = None
-            for t in terms:
-                if t.could_extract_minus_sign():
-                    pos = self.from_sympy_scalar(-t, symbols)
-                    node = self.neg(pos) if node is None else self.sub(node, pos)
-                else:
-                    node = done[t] if node is None else self.add(node, done[t])
-            return node
-        if e.is_Mul:
-            num, den = sp.fraction(e)
-            if den != 1:
-                return self.div(self.from_sympy_scalar(num, symbols), self.from_sympy_scalar(den, symbols))
-            node = None
-            for f in e.args:
-                node = done[f] if node is None else self.mul(node, done[f])
-            return node
-        if e.is_Pow:
-            base, ex = e.args
-            b = done[base]
-            if ex == sp.Rational(1, 2):
-                return self.sqrt(b)
-            if ex == -1:
-                return self.div(self.lit(1.0), b)
-            if ex.is_Number and ex < 0:
-                return self.div(self.lit(1.0), self.from_sympy_scalar(base ** (-ex), symbols))
-            if ex.is_Number:
-                return self.pow(b, self.lit(float(ex)))
-        if isinstance(e, sp.Function) and len(e.args) == 1:
-            name = type(e).__name__.lower()
-            if name in OPS and OPS[name].elementwise:
-                return self.apply(name, done[e.args[0]])
-        raise DerivationError(f"cannot turn the SymPy expression {e} into graphgrad ops",
-                              hint="declare the op's derivative with deriv= in its OpSpec")
+def sympy_to_ops(b: Any, expr: sp.Expr, symbols: dict[sp.Symbol, str]) -> str:
+    """Build scalar SymPy ``expr`` as element-wise op nodes with builder ``b``; returns the top node.
+
+    ``b`` makes nodes: ``b.lit(v)`` a literal, ``b.apply(op, *args)`` an op node (the reverse
+    pass's :class:`Emitter`, or the compiler's rewrite of σ′ in :mod:`graphgrad.optimize`);
+    ``symbols`` maps SymPy symbols to existing nodes. Knows numbers, symbols, +, −, ×, ÷, powers,
+    and functions named like an element-wise op (exp, log, tanh...).
+    """
+    done: dict[sp.Basic, str] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        e, visited = stack.pop()
+        if e in done:
+            continue
+        if not visited and e.args and not e.is_Number:
+            stack.append((e, True))
+            stack.extend((a, False) for a in e.args)
+            continue
+        done[e] = _sympy_node(b, e, done, symbols)
+    return done[expr]
+
+
+def _sympy_node(b: Any, e: sp.Basic, done: dict, symbols: dict) -> str:
+    if e in symbols:
+        return symbols[e]
+    if e.is_Number:
+        return b.lit(float(e))
+    if e.is_Add:
+        terms = list(e.args)
+        terms.sort(key=lambda t: t.could_extract_minus_sign())  # positive terms first
+        node = None
+        for t in terms:
+            if t.could_extract_minus_sign():
+                pos = sympy_to_ops(b, -t, symbols)
+                node = b.apply("neg", pos) if node is None else b.apply("sub", node, pos)
+            else:
+                node = done[t] if node is None else b.apply("add", node, done[t])
+        return node
+    if e.is_Mul:
+        num, den = sp.fraction(e)
+        if den != 1:
+            return b.apply("div", sympy_to_ops(b, num, symbols), sympy_to_ops(b, den, symbols))
+        node = None
+        for f in e.args:
+            node = done[f] if node is None else b.apply("mul", node, done[f])
+        return node
+    if e.is_Pow:
+        base, ex = e.args
+        x = done[base]
+        if ex == sp.Rational(1, 2):
+            return b.apply("sqrt", x)
+        if ex == -1:
+            return b.apply("div", b.lit(1.0), x)
+        if ex.is_Number and ex < 0:
+            return b.apply("div", b.lit(1.0), sympy_to_ops(b, base ** (-ex), symbols))
+        if ex.is_Number:
+            return b.apply("pow", x, b.lit(float(ex)))
+    if isinstance(e, sp.Function) and len(e.args) == 1:
+        name = type(e).__name__.lower()
+        if name in OPS and OPS[name].elementwise:
+            return b.apply(name, done[e.args[0]])
+    raise DerivationError(f"cannot turn the SymPy expression {e} into graphgrad ops",
+                          hint="declare the op's derivative with deriv= in its OpSpec")
 
 
 def broadcast_or(a: Shape, b: Shape) -> Shape:

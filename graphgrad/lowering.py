@@ -572,7 +572,8 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         ret_line = f"return {ret}"
     else:
         value = out_text(*outputs[0])
-        grads = ", ".join(f'"{lab}": {_as_external(ir, leaf, out_text(lab, key, leaf))}' for lab, key, leaf in outputs[1:])
+        grads = ", ".join(f'"{lab}": {_as_external(ir, cf, leaf, out_text(lab, key, leaf))}'
+                          for lab, key, leaf in outputs[1:])
         ret_line = f"return {value}, {{{grads}}}"
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
     keep |= {s.target for s in stmts if s.shape_of}  # alive until the return, which reads their shape
@@ -608,11 +609,11 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     return Program(cf.name, params, src, sorted(lw.helpers), doc, dict(lw.helpers), dict(lw.kernels))
 
 
-def _as_external(ir: IR, w: str, text: str) -> str:
+def _as_external(ir: IR, cf: Any, w: str, text: str) -> str:
     """A gradient in the form users get: a row intermediate ``[1, N]`` keeps its two axes (a fed
     row is reshaped back by :class:`~graphgrad.codegen.CompiledFunction` instead)."""
     r = ir.nodes.get(ir.alias.get(w, w))
-    if r is None or r.op in LEAF_KINDS or r.form != "R":
+    if w in cf.leaves or r is None or r.form != "R":
         return text
     return f"{_atom(text)}[..., None, :]"
 

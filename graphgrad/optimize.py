@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from .errors import GraphgradError
+from .autodiff import sympy_to_ops
 from .graph import Graph, upstream
 from .ops import LEAF_KINDS, OPS
 from .shapes import matrix_form, normalize
@@ -187,9 +187,8 @@ def _rewrite(ir: IR) -> None:
             f, g = spec.of_output
             h = _find_or_add(ir, fresh, f, n.args, n.shape)
             t = sp.Dummy("t")
-            op, args = _scalar_nodes(ir, fresh, g(t), t, h, n.shape)
-            ir.nodes[name] = Node(op, args, n.shape, named=n.named)
-            fresh.index.setdefault((op, args, None), name)
+            top = sympy_to_ops(_Builder(ir, fresh, n.shape), g(t), {t: h})
+            ir.nodes[name] = Node("id", (top,), n.shape, named=n.named)
         elif n.op == "mul":
             a, b = (ir.nodes[x] for x in n.args)
             # ‖t‖ ⊙ unit(t) = t (also at t = 0, where unit(t) = 0)
@@ -216,41 +215,17 @@ def _rewrite(ir: IR) -> None:
     _mark_batched(ir)
 
 
-def _scalar_nodes(ir: IR, fresh: _Fresh, expr: sp.Expr, t: sp.Symbol, h: str, shape: tuple) -> tuple[str, tuple]:
-    """Element-wise nodes computing scalar ``expr`` of ``t`` at ``t = h``; returns the top (op, args).
+class _Builder:
+    """Makes element-wise IR nodes of one shape for :func:`graphgrad.autodiff.sympy_to_ops`."""
 
-    Knows numbers, ``t``, +, − (a term with a minus sign), × and positive integer powers: what
-    the op table's :attr:`~graphgrad.ops.OpSpec.of_output` formulas use.
-    """
-    def node(e: sp.Expr) -> str:
-        op, args = build(e)
-        return args[0] if op == "id" else _find_or_add(ir, fresh, op, args, shape)
+    def __init__(self, ir: IR, fresh: _Fresh, shape: tuple) -> None:
+        self.ir, self.fresh, self.shape = ir, fresh, shape
 
-    def build(e: sp.Expr) -> tuple[str, tuple]:
-        if e == t:
-            return "id", (h,)
-        if e.is_Number:
-            return "id", (_literal(ir, fresh, float(e)),)
-        if e.is_Add:
-            pos = [a for a in e.args if not a.could_extract_minus_sign()]
-            neg = [-a for a in e.args if a.could_extract_minus_sign()]
-            if not pos:
-                return "neg", (node(sp.Add(*neg)),)
-            left = node(pos[0]) if len(pos) == 1 else node(sp.Add(*pos[:-1]))
-            if len(pos) > 1:
-                return ("add", (left, node(pos[-1]))) if not neg else ("sub", (node(sp.Add(*pos)), node(sp.Add(*neg))))
-            return ("sub", (left, node(sp.Add(*neg)))) if neg else ("id", (left,))
-        if e.is_Mul:
-            first, *rest = sorted(e.args, key=lambda a: (a.is_Number, a != t))  # t first, numbers last
-            if not rest:
-                return build(first)
-            return "mul", (node(first), node(sp.Mul(*rest)))
-        if e.is_Pow and e.exp.is_Integer and e.exp > 1:
-            return "mul", (node(e.base), node(e.base ** (e.exp - 1)))
-        raise GraphgradError(f"of_output formula {expr} uses {e}, which the compiler cannot build",
-                             hint="use numbers, +, -, * and integer powers")
+    def lit(self, v: float) -> str:
+        return _literal(self.ir, self.fresh, v)
 
-    return build(expr)
+    def apply(self, op: str, *args: str) -> str:
+        return _find_or_add(self.ir, self.fresh, op, args, self.shape)
 
 
 def _without_norm(ir: IR, fresh: _Fresh, s: str, t: tuple, depth: int = 0) -> str | None:
