@@ -24,21 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import graphgrad as gg  # noqa: E402
+from graphgrad.models import residual_chain  # noqa: E402
 from graphgrad.symbolic import backprop, derivative  # noqa: E402
 
-
-def chain(blocks: int) -> gg.Graph:
-    """``blocks`` residual blocks, then a squared-distance loss."""
-    g = gg.Graph()
-    x = g.input("x", "N")
-    for i in range(1, blocks + 1):
-        W, b, V = g.param(f"W{i}", ("K", "N")), g.param(f"b{i}", "K"), g.param(f"V{i}", ("N", "K"))
-        h = g.apply("sigmoid", W @ x + b, name=f"h{i}")
-        x = g.apply("add", x, V @ h, name=f"x{i}")
-    s = g.const("s", "N")
-    g.apply("mul", 0.5, g.apply("pow", g.apply("norm", x - s), 2.0), name="L")
-    return g
+chain = residual_chain  # blocks x_i = x_{i-1} + V_i σ(W_i x_{i-1} + b_i), then 0.5‖x − s‖²
 
 
 def measure(blocks: int) -> dict[str, float]:

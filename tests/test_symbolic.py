@@ -14,6 +14,7 @@ from test_ops import build as build_op_case
 
 import graphgrad as gg
 from graphgrad.cli import main
+from graphgrad.models import residual_chain
 from graphgrad.ops import OPS
 from graphgrad.symbolic import Apply, Norm, backprop, derivative
 
@@ -294,17 +295,7 @@ def test_random_graphs_sympy_numbers_agree_with_grad(seed):
 # ----------------------------------------------------------------------------- scale
 
 
-def chain(blocks: int) -> gg.Graph:
-    """``blocks`` residual blocks x_{i} = x_{i-1} + V_i σ(W_i x_{i-1} + b_i), then a squared loss."""
-    g = gg.Graph()
-    x = g.input("x", "N")
-    for i in range(1, blocks + 1):
-        W, b, V = g.param(f"W{i}", ("K", "N")), g.param(f"b{i}", "K"), g.param(f"V{i}", ("N", "K"))
-        h = g.apply("sigmoid", W @ x + b, name=f"h{i}")
-        x = g.apply("add", x, V @ h, name=f"x{i}")
-    s = g.const("s", "N")
-    g.apply("mul", 0.5, g.apply("pow", g.apply("norm", x - s), 2.0), name="L")
-    return g
+chain = residual_chain  # blocks x_i = x_{i-1} + V_i σ(W_i x_{i-1} + b_i), then 0.5‖x − s‖²
 
 
 def test_printed_size_grows_linearly():
