@@ -32,6 +32,19 @@ def lines(src: str) -> list[str]:
     return [ln.strip() for ln in src.splitlines()[1:]]
 
 
+def assert_like_interpreter(result, g, wrt, v, value_rtol: float, rtol: float, atol: float = 0.0) -> tuple:
+    """``result`` (a compiled ``(value, grads)``) equals the interpreter's, shapes and values (the
+    value to ``value_rtol``, each gradient to ``rtol``/``atol``); returns the interpreter's."""
+    value, grads = result
+    value0, grads0 = gg.value_and_grad(g, "L", wrt, v, engine="interpret")
+    assert np.shape(value) == np.shape(value0)
+    np.testing.assert_allclose(value, value0, rtol=value_rtol)
+    for k in grads0:
+        assert np.shape(grads[k]) == np.shape(grads0[k]), k
+        np.testing.assert_allclose(grads[k], grads0[k], rtol=rtol, atol=atol, err_msg=k)
+    return value0, grads0
+
+
 # ------------------------------------------------------------------ agreement
 
 
@@ -40,13 +53,9 @@ def lines(src: str) -> list[str]:
 def test_residual_mlp_matches_value_and_grad(mlp, B, dtype):
     v = residual_values(4, 3, B=B, seed=3, dtype=dtype)
     value, grads = compile(mlp, "L", ALL + ["r", "s"])(**v)
-    value0, grads0 = gg.value_and_grad(mlp, "L", ALL + ["r", "s"], v, engine="interpret")
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    assert np.shape(value) == np.shape(value0)
-    np.testing.assert_allclose(value, value0, rtol=tol)
-    for k in grads0:
-        assert grads[k].shape == grads0[k].shape and grads[k].dtype == dtype, k
-        np.testing.assert_allclose(grads[k], grads0[k], rtol=tol, atol=tol, err_msg=k)
+    assert_like_interpreter((value, grads), mlp, ALL + ["r", "s"], v, value_rtol=tol, rtol=tol, atol=tol)
+    assert all(grads[k].dtype == dtype for k in grads)
 
 
 def test_reduce_sum_matches_the_hand_written_reference(mlp):
@@ -102,11 +111,8 @@ def test_row_vectors_fed_two_dimensional(N):
     rng = np.random.default_rng(N)
     v = dict(u=rng.standard_normal(N), r=rng.standard_normal((1, N)), W=rng.standard_normal((N, N)))
     value, grads = compile(g, "L", ["u", "r", "W"])(**v)
-    ref_value, ref = gg.value_and_grad(g, "L", ["u", "r", "W"], v, engine="interpret")
-    np.testing.assert_allclose(value, ref_value, rtol=1e-13)
-    for w in ref:
-        assert grads[w].shape == ref[w].shape == np.shape(v[w])
-        np.testing.assert_allclose(grads[w], ref[w], rtol=1e-12, err_msg=w)
+    assert_like_interpreter((value, grads), g, ["u", "r", "W"], v, value_rtol=1e-13, rtol=1e-12)
+    assert all(grads[w].shape == np.shape(v[w]) for w in v)
 
 
 def test_float32_stays_float32_where_the_code_makes_arrays_from_numbers():
@@ -279,11 +285,7 @@ def test_matrix_chain_is_reassociated(batched):
     assert "outer" not in src and "..., :, None]" not in src, src  # no N x N matrix: v (vᵀ x)
     rng = np.random.default_rng(0)
     v = {"x": rng.standard_normal((4, 5) if batched else 5), "v": rng.standard_normal(5)}
-    value, grads = f(**v)
-    value0, grads0 = gg.value_and_grad(g, "L", ["x", "v"], v, engine="interpret")
-    np.testing.assert_allclose(value, value0, rtol=1e-12)
-    for k in grads0:
-        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-12)
+    assert_like_interpreter(f(**v), g, ["x", "v"], v, value_rtol=1e-12, rtol=1e-12)
 
 
 def test_chain_order_follows_the_shapes():
@@ -434,11 +436,7 @@ def test_an_op_without_code_compiles_by_calling_its_kernel(with_ops, B):
     v = {"x": rng.standard_normal((B, 3) if B else 3), "W": rng.standard_normal((2, 3)),
          "c": rng.standard_normal(2)}
     f = compile(g, "L", ["x", "W", "c"])
-    value, grads = f(**v)
-    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v, engine="interpret")
-    np.testing.assert_allclose(value, value0, rtol=1e-12)
-    for k in grads0:
-        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    assert_like_interpreter(f(**v), g, ["x", "W", "c"], v, value_rtol=1e-12, rtol=1e-10, atol=1e-12)
     assert "_op_softplus(" in f.source and "_matrix_call(_op_sumsq" in f.source
     with pytest.raises(gg.GraphgradError, match="softplus, sumsq has no NumPy code entry"):
         f.module_source()
@@ -454,11 +452,7 @@ def test_an_op_with_a_code_entry_compiles_to_it_and_to_a_standalone_module(with_
     rng = np.random.default_rng(3)
     v = {"x": rng.standard_normal(3), "W": rng.standard_normal((2, 3)), "c": rng.standard_normal(2)}
     f = compile(g, "L", ["x", "W", "c"])
-    value, grads = f(**v)
-    value0, grads0 = gg.value_and_grad(g, "L", ["x", "W", "c"], v, engine="interpret")
-    np.testing.assert_allclose(value, value0, rtol=1e-12)
-    for k in grads0:
-        np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    value0, _ = assert_like_interpreter(f(**v), g, ["x", "W", "c"], v, value_rtol=1e-12, rtol=1e-10, atol=1e-12)
     assert "np.logaddexp(0.0, " in f.source and "_op_" not in f.source
     path = tmp_path / "m.py"
     path.write_text(f.module_source())
