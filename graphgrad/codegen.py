@@ -46,11 +46,13 @@ from typing import Any
 import numpy as np
 
 from .autodiff import backward, check_of
-from .errors import GraphgradError, NamingError
-from .evaluate import _wrt_list, prepare
+from .errors import GraphgradError, NamingError, ShapeError
+from .evaluate import _wrt_list, prepare, with_size_binders
 from .graph import Graph, upstream
 from .lowering import Program, build_ir, form_of, lower
-from .ops import LEAF_KINDS
+from .naming import CodeNames, check_function_name
+from .ops import LEAF_KINDS, OPS
+from .shapes import normalize
 
 _SIGNATURE = operator.attrgetter("shape", "dtype")
 
@@ -75,8 +77,7 @@ class CompiledFunction:
         self.wrt = wrt
         self.outputs = outputs
         self.reduce = reduce
-        self.name = name or {"grad": f"value_and_grad_{of}", "vjp": f"vjp_{of}",
-                             "forward": "forward"}[kind]
+        self.name = check_function_name(name) if name is not None else _default_name(kind, of)
         if kind == "forward":
             self._ext = graph
             self._targets = list(outputs)
@@ -88,8 +89,10 @@ class CompiledFunction:
             inner = [w for w in wrt if graph.op(w) not in LEAF_KINDS and w != of]  # their values give shapes
             self._targets = list(dict.fromkeys([of, *self._adjoint.values(), *inner]))
             self.seed = bw.seed
-        needed = set(upstream(self._ext, self._targets)) | set(wrt)
+        needed = set(with_size_binders(self._ext, upstream(self._ext, self._targets))) | set(wrt)
         self.leaves = [n for n in self._ext.leaves() if n in needed]
+        self._order = upstream(self._ext, self._targets)
+        self._sizes_checked: set[tuple] = set()
         self._take = operator.itemgetter(*self.leaves) if len(self.leaves) > 1 else \
             (lambda d, _n=tuple(self.leaves): tuple(d[k] for k in _n))
         self._last_key: tuple | None = None
@@ -178,7 +181,12 @@ class CompiledFunction:
                 what = "not an input, param or const it needs" if k in self._ext else "not a declared name"
                 raise NamingError(f"unknown input {k!r}: {what}", node=str(k),
                                  hint="feed only: " + ", ".join(self.leaves))
-        return prepare(self._ext, inputs, self.leaves)
+        feed = prepare(self._ext, inputs, self.leaves)
+        key = tuple(sorted(feed.sizes.items()))
+        if key not in self._sizes_checked:
+            check_concrete_shapes(self._ext, self._order, feed.sizes)
+            self._sizes_checked.add(key)
+        return feed
 
     def _specialize(self, inputs: Mapping[str, Any], key: tuple) -> Any:
         feed = self._check(inputs)
@@ -200,6 +208,32 @@ class CompiledFunction:
             fn = _reshaping(fn, self.leaves, reshape_in, fed, self.kind)
         self._fast[key] = fn
         return fn
+
+
+def check_concrete_shapes(graph: Graph, order: list[str], sizes: Mapping[str, int]) -> None:
+    """Re-run the shape rules of ``order``'s ops with the sizes bound: ``x[3] + y[N]`` type-checks,
+    but not with N = 4. Raises the op's :class:`~graphgrad.errors.ShapeError`, located, as the
+    interpreter does where its kernel fails (the generated code would raise NumPy's ValueError)."""
+    concrete: dict[str, tuple] = {}
+    for n in order:
+        shape = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in normalize(graph.shape(n)))
+        args = graph.args(n)
+        op = graph.op(n)
+        if args and op in OPS:
+            try:
+                OPS[op].shape(*(concrete[a] for a in args))
+            except ShapeError as e:
+                bound = ", ".join(f"{k}={v}" for k, v in sorted(sizes.items()))
+                raise ShapeError(f"{op}: {e.message} with {bound}", **graph.where(n),
+                                 hint=e.hint or "check the sizes fed") from None
+        concrete[n] = shape
+
+
+def _default_name(kind: str, of: str | None) -> str:
+    """``value_and_grad_L``, ``vjp_L`` or ``forward`` (``of`` mangled when it is no identifier)."""
+    if kind == "forward":
+        return "forward"
+    return f"{'value_and_grad' if kind == 'grad' else 'vjp'}_{CodeNames([of])[of]}"
 
 
 def storage_shape(graph: Graph, n: str, matrix_shape: tuple, batched: bool) -> tuple:
@@ -253,7 +287,7 @@ def compile(graph: Graph, of: str, wrt: str | Iterable[str] | None = None, *, re
         np.subtract(1.0, _t10, out=_t10)
         W_bar = _t10.T @ x
         del _t10
-        return L, {"W": W_bar}
+        return (L, {'W': W_bar})
     <BLANKLINE>
     """
     check_of(graph, of)

@@ -231,13 +231,37 @@ def evaluate(graph: Graph, inputs: Mapping[str, Any] | None = None, *, outputs: 
             raise NamingError(f"{o!r} is not defined", node=str(o),
                              hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
     needed = _needed(graph, outs)
-    feed = prepare(graph, inputs, needed, sizes, dtype, allow_nonfinite)
+    feed = prepare(graph, inputs, with_size_binders(graph, needed, sizes or ()), sizes, dtype, allow_nonfinite)
     vals = run(graph, feed, needed)
     return {n: external(graph, n, vals[n]) for n in outs}
 
 
 def _needed(graph: Graph, targets: Iterable[str]) -> list[str]:
     return upstream(graph, targets)
+
+
+def with_size_binders(graph: Graph, nodes: list[str], given: Iterable[str] = ()) -> list[str]:
+    """``nodes`` and, for each size they use as a value that none of their leaves' shapes binds,
+    the first declared leaf whose shape does (``const c[N]`` for ``L = N * sum(x)``): its value
+    must be fed, so that every engine binds the size from the same array. Sizes in ``given``
+    (passed as ``sizes=``) need none.
+
+    >>> from graphgrad import parse
+    >>> g = parse("input x[K]\\nconst c[N]\\nL = N * sum(x)")
+    >>> with_size_binders(g, upstream(g, ["L"]))[-1]
+    'c'
+    """
+    have = set(nodes)
+    bound = set(given) | {d for n in nodes if graph.op(n) in LEAF_KINDS for d in normalize(graph.shape(n))}
+    extra = []
+    for n in nodes:
+        if graph.op(n) == "size" and n not in bound:
+            leaf = next((m for m in graph.leaves() if n in normalize(graph.shape(m))), None)
+            if leaf is not None and leaf not in have:
+                extra.append(leaf)
+                have.add(leaf)
+                bound.update(d for d in normalize(graph.shape(leaf)))
+    return nodes + extra
 
 
 def _wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
@@ -311,8 +335,9 @@ def _interpret_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mapp
                               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     bw = backward(graph, of)
     targets = [of] + [bw.adjoint[w] for w in ws if w in bw.adjoint]
-    order = bw.needed(targets) if len(ws) else _needed(graph, [of])
-    feed = prepare(bw.graph, inputs, [n for n in order] + ws, sizes, dtype, allow_nonfinite)
+    order = bw.needed(targets) if len(ws) else upstream(graph, [of])
+    feed = prepare(bw.graph, inputs, with_size_binders(bw.graph, order, sizes or ()) + ws, sizes, dtype,
+                   allow_nonfinite)
     vals = run(bw.graph, feed, _union_order(bw.graph, order, ws))
     grads = {}
     for w in ws:

@@ -18,16 +18,23 @@ down through linear ops, so ``Σ_b z̄_b x_bᵀ`` becomes the single GEMM ``z_ba
 
 from __future__ import annotations
 
+import ast
+import copy
+import functools
+import keyword
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .errors import GraphgradError
+from .errors import GraphgradError, InputError
+from .naming import CodeNames, check_function_name
 from .ops import LEAF_KINDS, OPS, code_sqnorm
 from .optimize import CORE, IR, Node, build_ir, form_of
-from .shapes import matrix_form
+from .shapes import matrix_form, normalize
 
 __all__ = ["Program", "Site", "build_ir", "form_of", "lower"]
 
@@ -42,30 +49,84 @@ MATRIX_CALL = '''def _matrix_call(kernel, forms, form, *args):
     return out[(Ellipsis, *take[form])]
 '''
 
-_MARK = "\x00"
+# Code is emitted as Python syntax trees and printed once with ``ast.unparse``, which
+# parenthesises by precedence (``(-a) ** 2.0``, ``(-p).dtype``). An op's ``code`` entry is a
+# template (trusted text of the op table) in placeholder names; operands are substituted as
+# trees, never pasted as text, and every name comes from :class:`graphgrad.naming.CodeNames`.
+_TOKEN = re.compile(r"__gg(T?)(\d+)__\Z")
 
 
 def _tok(i: int, t: bool = False) -> str:
     """Placeholder for operand ``i`` (transposed: ``t``) in a code template."""
-    return f"{_MARK}{'T' if t else ''}{i}{_MARK}"
+    return f"__gg{'T' if t else ''}{i}__"
 
 
-def _fill(template: str, spell: Callable[[int, bool], str]) -> str:
-    """The template with its placeholders replaced by the operands' spellings."""
-    parts = template.split(_MARK)
-    for j in range(1, len(parts), 2):
-        p = parts[j]
-        parts[j] = spell(int(p[1:]), True) if p.startswith("T") else spell(int(p), False)
-    return "".join(parts)
-
-
-def _is_statement(text: str) -> bool:
-    """Whether code text is a statement (``a += b``) rather than an expression."""
+@functools.lru_cache(maxsize=8192)
+def _template_tree(template: str) -> ast.AST:
+    """A code template as a tree: an expression, or one statement (``a += b``)."""
     try:
-        compile(text.replace(_MARK, "_"), "<code>", "eval")
+        return ast.parse(template, mode="eval").body
     except SyntaxError:
-        return True
-    return False
+        pass
+    try:
+        body = ast.parse(template, mode="exec").body
+    except SyntaxError as e:
+        raise GraphgradError(f"a code entry gave {template!r}, which is not Python: {e.msg}",
+                             hint="an OpSpec code= entry returns one NumPy expression or statement") from None
+    if len(body) != 1 or not isinstance(body[0], (ast.AugAssign, ast.Expr)):
+        raise GraphgradError(f"a code entry gave {template!r}, not one expression or augmented assignment",
+                             hint="an OpSpec code= entry returns one NumPy expression or statement")
+    return body[0]
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, spell: Callable[[int, bool], ast.expr]) -> None:
+        self.spell = spell
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        m = _TOKEN.match(node.id)
+        if m is None:
+            return node
+        value = self.spell(int(m[2]), bool(m[1]))
+        if isinstance(node.ctx, ast.Store):  # the target of ``a += b``: a buffer, so a name
+            if not isinstance(value, ast.Name):
+                raise GraphgradError(f"an in-place code entry writes into {ast.unparse(value)}, not a name")
+            return ast.Name(value.id, ast.Store())
+        return value
+
+
+def _fill(template: str, spell: Callable[[int, bool], ast.expr]) -> ast.AST:
+    """The template's tree with its placeholders replaced by the operands' trees."""
+    return _Substitute(spell).visit(copy.deepcopy(_template_tree(template)))
+
+
+def _is_statement(tree: ast.AST) -> bool:
+    """Whether filled code is a statement (``a += b``) rather than an expression."""
+    return isinstance(tree, ast.stmt)
+
+
+def _name(ident: str) -> ast.Name:
+    """A name read in generated code (every identifier was checked by :mod:`graphgrad.naming`)."""
+    assert ident.isidentifier() and not keyword.iskeyword(ident), ident
+    return ast.Name(ident, ast.Load())
+
+
+def _const(v: float) -> ast.expr:
+    """A float in generated code; a negative one as ``-c`` (``ast.unparse`` then parenthesises it)."""
+    v = float(v)
+    if v < 0 or (v == 0 and math.copysign(1.0, v) < 0):
+        return ast.UnaryOp(ast.USub(), ast.Constant(-v))
+    return ast.Constant(v)
+
+
+def _expr(template: str, *operands: ast.expr) -> ast.expr:
+    """``template`` (in ``_tok(i)`` placeholders) applied to operand trees."""
+    return _fill(template, lambda i, t: operands[i])
+
+
+def _stmt_text(template: str, deps: list) -> Callable[..., ast.expr]:
+    """A statement's code: ``template`` with placeholder i read from ``deps[i]``."""
+    return lambda r: _fill(template, lambda i, t: r(deps[i], t))
 
 
 class Site:
@@ -179,16 +240,31 @@ class Program:
                 f"op {ops} has no NumPy code entry, so a standalone module cannot compute it",
                 hint="give its OpSpec a code= entry (see docs/architecture.md, 'How to add an op'); "
                      "in-process, graphgrad.compile calls the op's kernel instead")
-        head = f'"""Generated by graphgrad{" from " + model if model else ""}: {self.doc}"""\n\n'
+        head = _docstring(f"Generated by graphgrad{' from ' + model if model else ''}: {self.doc}") + "\n\n"
         helpers = "".join("\n\n" + self.helper_source[h] for h in self.helpers)
         return head + "import numpy as np\n" + helpers + "\n\n" + self.source
+
+
+def _docstring(text: str) -> str:
+    r'''``text`` as a Python string literal: triple-quoted where that is safe, else escaped.
+
+    >>> print(_docstring("value of L"))
+    """value of L"""
+    >>> print(_docstring('a """ b'))
+    'a """ b'
+    '''
+    if '"""' in text or "\\" in text or text.endswith('"') or \
+            not all(c == "\n" or c.isprintable() for c in text):
+        return ast.unparse(ast.Constant(text))
+    return f'"""{text}"""'
 
 
 class Lowerer:
     """Plans (node, mode) values and emits statements for them."""
 
-    def __init__(self, ir: IR) -> None:
+    def __init__(self, ir: IR, names: CodeNames) -> None:
         self.ir = ir
+        self.names = names
         self.plans: dict[Key, Stmt | tuple] = {}
         self.helpers: dict[str, str] = {}
         self.kernels: dict[str, Any] = {}
@@ -230,19 +306,16 @@ class Lowerer:
         name, mode = k
         n = self.ir.nodes[name]
         if mode == "s" and not n.batched:
-            if n.op == "literal":
-                self.need_b = True
-                return ("expr", f"B * {n.value!r}", [])
             self.need_b = True
-            return Stmt(k, [(name, "p")], lambda r: f"B * {r((name, 'p'))}", n.form, False)
+            if n.op == "literal":
+                return ("expr", _expr(f"B * {_tok(0)}", _const(n.value)), [])
+            return Stmt(k, [(name, "p")], _stmt_text(f"B * {_tok(0)}", [(name, "p")]), n.form, False)
         if mode == "s" and n.op in ("input", "param", "const"):
-            return Stmt(k, [(name, "p")], lambda r: f"{r((name, 'p'))}.sum(axis=0)", n.form, False)
-        if n.op in ("input", "param", "const"):
-            return ("expr", name, [])
+            return Stmt(k, [(name, "p")], _stmt_text(f"{_tok(0)}.sum(axis=0)", [(name, "p")]), n.form, False)
+        if n.op in ("input", "param", "const", "size"):
+            return ("expr", _name(self.names[name]), [])
         if n.op == "literal":
-            return ("expr", repr(float(n.value)), [])
-        if n.op == "size":
-            return ("expr", name, [])
+            return ("expr", _const(n.value), [])
         if n.op == "id":
             return ("alias", None, [(n.args[0], mode)])
         if n.op == "transpose":
@@ -256,7 +329,7 @@ class Lowerer:
         """Σ over the batch of a batched node, pushed through ops linear in their batched operands."""
         op, args = n.op, n.args
         if (k[0], "p") in self.known_p:  # computed per sample anyway: one reduction
-            return Stmt(k, [(k[0], "p")], lambda r: f"{r((k[0], 'p'))}.sum(axis=0)", n.form, False)
+            return Stmt(k, [(k[0], "p")], _stmt_text(f"{_tok(0)}.sum(axis=0)", [(k[0], "p")]), n.form, False)
         nb = [self.ir.nodes[a].batched for a in args]
         s = lambda a: (a, "s")
         p = lambda a: (a, "p")
@@ -271,9 +344,9 @@ class Lowerer:
             if st is not None:
                 return st
         if op == "sqnorm" and self.ir.nodes[args[0]].form != "S":
-            return Stmt(k, [p(args[0])], lambda r: f"np.vdot({r(p(args[0]))}, {r(p(args[0]))})", "S", False)
+            return Stmt(k, [p(args[0])], _stmt_text(f"np.vdot({_tok(0)}, {_tok(0)})", [p(args[0])]), "S", False)
         # not linear in a batched operand: compute per sample, then sum
-        return Stmt(k, [p(k[0])], lambda r: f"{r(p(k[0]))}.sum(axis=0)", n.form, False)
+        return Stmt(k, [p(k[0])], _stmt_text(f"{_tok(0)}.sum(axis=0)", [p(k[0])]), n.form, False)
 
     def _contract(self, k: Key, n: Node) -> Stmt | None:
         x, y = n.args
@@ -281,13 +354,13 @@ class Lowerer:
         fa, fb = self.ir.nodes[x].form, self.ir.nodes[y].form
         deps = [a, b]
         if n.op == "dot" or (fa == "R" and fb == "V"):
-            return Stmt(k, deps, lambda r: f"np.vdot({r(a)}, {r(b)})", "S", False)
-        if fa == "V" and fb == "R":
-            return Stmt(k, deps, lambda r: f"{r(a)}.T @ {r(b)}", "M", False)  # Σ a bᵀ = Aᵀ B
+            return Stmt(k, deps, _stmt_text(f"np.vdot({_tok(0)}, {_tok(1)})", deps), "S", False)
+        if fa == "V" and fb == "R":  # Σ a bᵀ = Aᵀ B
+            return Stmt(k, deps, _stmt_text(f"{_tok(0)}.T @ {_tok(1)}", deps), "M", False)
         spec = {("M", "V"): "bij,bj->i", ("R", "M"): "bj,bjk->k", ("M", "M"): "bij,bjk->ik"}.get((fa, fb))
         if spec is None:
             return None
-        return Stmt(k, deps, lambda r: f"np.einsum('{spec}', {r(a)}, {r(b)})", n.form, False)
+        return Stmt(k, deps, _stmt_text(f"np.einsum('{spec}', {_tok(0)}, {_tok(1)})", deps), n.form, False)
 
     def _plan_p(self, k: Key, n: Node) -> Stmt:
         return self._apply(k, n, [(a, "p") for a in n.args], n.batched)
@@ -317,6 +390,9 @@ class Lowerer:
                                  hint="add it to graphgrad.ops.OPS")
         if spec.code is not None:
             return spec.code
+        if not n.op.isidentifier() or not n.op.isascii():
+            raise GraphgradError(f"op {n.op!r} has no code entry and its name is no identifier, so the "
+                                 "compiler cannot call its kernel", node=k[0], hint="give it a code= entry")
         self.kernels[n.op] = spec.numpy
         fn = f"_op_{n.op}"
         if spec.elementwise:  # the kernel works on the storage layout as it is (never in place)
@@ -373,7 +449,9 @@ class Lowerer:
 
 def lower(ir: IR, cf: Any) -> Program:
     """Lower the IR to a :class:`Program` for the compiled function ``cf``."""
-    lw = Lowerer(ir)
+    check_function_name(cf.name)
+    seed = [cf.seed] if cf.kind == "vjp" else []
+    lw = Lowerer(ir, CodeNames([*ir.nodes, *cf.leaves, *seed, *cf.wrt], reserved=[cf.name]))
     kind = cf.kind
     of = ir.alias.get(cf.of, cf.of) if cf.of else None
     batched_of = of is not None and ir.nodes[of].batched
@@ -407,7 +485,7 @@ def lower(ir: IR, cf: Any) -> Program:
         if found <= lw.known_p:
             break
         lw.known_p |= found
-    prefer = {key: f"{leaf}_bar" for _, key, leaf in outputs if key is not None and key[1] == "s" and leaf}
+    prefer = {key: leaf for _, key, leaf in outputs if key is not None and key[1] == "s" and leaf}
     stmts, refs = _finish(lw, order, outputs, ir, prefer)
     return _emit(lw, cf, ir, stmts, refs, outputs)
 
@@ -450,14 +528,13 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
             out_keys.add(base[key][0])
     by_key = {s.key: s for s in stmts}
     # names: the node's name; the summed variant of a node also used per sample gets _sum
+    names = lw.names
     for s in stmts:
         name, mode = s.key
-        s.target = name if (mode == "p" or (name, "p") not in lw.plans) else f"{name}_sum"
-    taken = {s.target for s in stmts}
-    for k, name in prefer.items():
-        if k in by_key and name not in taken and name not in ir.nodes:
-            by_key[k].target = name
-            taken.add(name)
+        s.target = names[name] if (mode == "p" or (name, "p") not in lw.plans) else names.derived(name, "_sum")
+    for k, leaf in prefer.items():  # a batch-summed gradient is named after its variable: x_bar
+        if k in by_key and names[leaf] + "_bar" not in names.taken:
+            by_key[k].target = names.derived(leaf, "_bar")
     # in place: an element-wise result overwrites a fresh operand nobody reads later
     root: dict[Key, Key] = {s.key: s.key for s in stmts}
     group: dict[Key, list[Stmt]] = {s.key: [s] for s in stmts}  # statements writing one buffer
@@ -509,20 +586,20 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
 
 def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: list) -> Program:
     by_key = {s.key: s for s in stmts}
+    names = lw.names
 
-    def ref(k: Key, transposed: bool = False) -> str:
-        b, t, text = base[k]
+    def transposed_of(value: ast.expr, batched: bool) -> ast.expr:
+        return _expr(f"{_tok(0)}.swapaxes(-1, -2)" if batched else f"{_tok(0)}.T", value)
+
+    def ref(k: Key, transposed: bool = False) -> ast.expr:
+        b, t, tree = base[k]
         t ^= transposed
         if b is None:
-            if t and lw.form(k) == "M":
-                return f"{text}.swapaxes(-1, -2)" if lw.batched(k) else f"{text}.T"
-            return text
+            return transposed_of(tree, lw.batched(k)) if t and lw.form(k) == "M" else tree
         if by_key[b].inline:
-            return _atom(by_key[b].text(ref))
-        name = by_key[b].target
-        if t and by_key[b].form == "M":
-            return f"{name}.swapaxes(-1, -2)" if by_key[b].batched else f"{name}.T"
-        return name
+            return by_key[b].text(ref)
+        name = _name(by_key[b].target)
+        return transposed_of(name, by_key[b].batched) if t and by_key[b].form == "M" else name
 
     # where each statement's reads happen: an inlined one reads at its reader's line
     pos: dict[Key, int] = {}
@@ -544,89 +621,106 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
     for t, j in last.items():
         dies.setdefault(j, []).append(t)
     returned: set = set()
+    # an array argument whose dtype numbers take when returned (float32 code returns float32)
+    dtype_of = next((names[n] for n in cf.leaves if n in ir.nodes and ir.nodes[n].op in LEAF_KINDS), None)
 
-    def like(leaf: str) -> str:
+    def like(leaf: str) -> ast.expr:
         leaf = ir.alias.get(leaf, leaf)
         if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
-            return leaf
+            return _name(names[leaf])
         return ref((leaf, "p"))
 
-    def out_text(label: str, key: Key | None, leaf: str) -> str:
+    def number(value: ast.expr) -> ast.expr:
+        if dtype_of is None:
+            return _expr(f"np.array({_tok(0)})", value)
+        return _expr(f"np.full_like({_tok(0)}, {_tok(1)}, shape=())", _name(dtype_of), value)
+
+    def broadcast(val: ast.expr, leaf: str) -> ast.expr:
+        if ir.alias.get(leaf, leaf) in lw.numbers:  # a number-valued intermediate is a scalar
+            return number(val)
+        return _expr(f"np.broadcast_to({_tok(0)}, {_tok(1)}.shape).copy()", val, like(leaf))
+
+    def out_tree(label: str, key: Key | None, leaf: str) -> ast.expr:
+        number_leaf = bool(leaf) and ir.alias.get(leaf, leaf) in lw.numbers
         if key is None:
-            return f"np.zeros_like({like(leaf)})"
-        b, _, text = base[key]
-        txt = ref(key)
+            return number(_const(0.0)) if number_leaf else _expr(f"np.zeros_like({_tok(0)})", like(leaf))
+        b, _, _ = base[key]
+        val = ref(key)
         if key[0] in lw.numbers:  # a Python number: an array of the leaf's shape and dtype
-            return f"np.full_like({like(leaf)}, {txt})" if leaf else f"np.array({txt})"
+            if leaf and not number_leaf:
+                return _expr(f"np.full_like({_tok(0)}, {_tok(1)})", like(leaf), val)
+            return number(val)
         if b is None:
-            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()" if leaf else f"np.array({txt})"
-        if leaf and not _same_storage(lw, key, ir, leaf):
-            return f"np.broadcast_to({txt}, {like(leaf)}.shape).copy()"
+            return broadcast(val, leaf) if leaf else _expr(f"np.array({_tok(0)})", val)
+        if leaf and (number_leaf or not _same_storage(lw, key, ir, leaf)):
+            return broadcast(val, leaf)
         if not by_key[b].fresh or b in returned or by_key[b].inline:
-            return f"np.array({txt})" if by_key[b].inline else f"{txt}.copy()"
+            return _expr(f"np.array({_tok(0)})" if by_key[b].inline else f"{_tok(0)}.copy()", val)
         returned.add(b)
-        return txt
+        return val
 
     if cf.kind == "forward":
-        ret = "{" + ", ".join(f'"{lab}": {out_text(lab, key, "")}' for lab, key, _ in outputs) + "}"
-        ret_line = f"return {ret}"
+        ret: ast.expr = ast.Dict([ast.Constant(lab) for lab, _, _ in outputs],
+                                 [out_tree(lab, key, "") for lab, key, _ in outputs])
     else:
-        value = out_text(*outputs[0])
-        grads = ", ".join(f'"{lab}": {_as_external(ir, cf, leaf, out_text(lab, key, leaf))}'
-                          for lab, key, leaf in outputs[1:])
-        ret_line = f"return {value}, {{{grads}}}"
+        grads = ast.Dict([ast.Constant(lab) for lab, _, _ in outputs[1:]],
+                         [_as_external(ir, cf, leaf, out_tree(lab, key, leaf)) for lab, key, leaf in outputs[1:]])
+        ret = ast.Tuple([out_tree(*outputs[0]), grads], ast.Load())
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
     keep |= {s.target for s in stmts if s.shape_of}  # alive until the return, which reads their shape
     params = list(cf.leaves)  # in the order CompiledFunction passes them
-    lines = []
+    body: list[ast.stmt] = []
+
+    def assign(target: str, value: ast.expr) -> None:
+        body.append(ast.Assign([ast.Name(_name(target).id, ast.Store())], value, lineno=0))
+
     if lw.need_b:
         bsrc = next((n for n in cf.leaves if n in ir.batched), None)
-        lines.append(f"B = {bsrc}.shape[0]" if bsrc else "B = 1")
-    for sz in _size_bindings(ir, cf):
-        lines.append(sz)
+        assign("B", _expr(f"{_tok(0)}.shape[0]", _name(names[bsrc])) if bsrc else ast.Constant(1))
+    for size, leaf, axis in _size_bindings(ir, cf):  # a size used as a value, in the arrays' dtype
+        src = _name(names[leaf])
+        assign(names[size], _expr(f"{_tok(0)}.dtype.type({_tok(0)}.shape[{axis}])", src))
     for i, s in enumerate(stmts):
         if s.inline:
             continue
         if s.aug:  # written into the dead buffer of operand s.aug[1]
-            buf, text = ref(s.aug[1]), s.write[s.aug[0]](ref)
-            if _is_statement(text):  # an augmented assignment (buf += other)
-                lines.append(text)
-                if buf != s.target:
-                    lines.append(f"{s.target} = {buf}")
+            buf, tree = ref(s.aug[1]), s.write[s.aug[0]](ref)
+            same = isinstance(buf, ast.Name) and buf.id == s.target
+            if _is_statement(tree):  # an augmented assignment (buf += other)
+                body.append(tree)
+                if not same:
+                    assign(s.target, buf)
+            elif same:
+                body.append(ast.Expr(tree))
             else:
-                lines.append(text if buf == s.target else f"{s.target} = {text}")
+                assign(s.target, tree)
         else:
-            lines.append(f"{s.target} = {s.text(ref)}")
+            assign(s.target, s.text(ref))
         dead = sorted(set(dies.get(i, ())) - keep - {s.target})
         if dead:
-            lines.append("del " + ", ".join(dead))
-    lines.append(ret_line)
+            body.append(ast.Delete([ast.Name(_name(d).id, ast.Del()) for d in dead]))
+    body.append(ast.Return(ret))
     if cf.kind == "vjp" and cf.seed not in params:
         params.append(cf.seed)
-    header = f"def {cf.name}({', '.join(params)}):"
-    src = header + "\n" + "".join(f"    {ln}\n" for ln in lines)
-    doc = _doc(cf, ir, params)
+    fn = ast.FunctionDef(
+        name=check_function_name(cf.name),
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(_name(names[p]).id) for p in params], vararg=None,
+                           kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+        body=body, decorator_list=[], returns=None, lineno=0)
+    if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
+        fn.type_params = []
+    src = ast.unparse(ast.fix_missing_locations(ast.Module([fn], type_ignores=[]))) + "\n"
+    doc = _doc(cf, ir, params, names)
     return Program(cf.name, params, src, sorted(lw.helpers), doc, dict(lw.helpers), dict(lw.kernels))
 
 
-def _as_external(ir: IR, cf: Any, w: str, text: str) -> str:
+def _as_external(ir: IR, cf: Any, w: str, tree: ast.expr) -> ast.expr:
     """A gradient in the form users get: a row intermediate ``[1, N]`` keeps its two axes (a fed
     row is reshaped back by :class:`~graphgrad.codegen.CompiledFunction` instead)."""
     r = ir.nodes.get(ir.alias.get(w, w))
     if w in cf.leaves or r is None or r.form != "R":
-        return text
-    return f"{_atom(text)}[..., None, :]"
-
-
-def _atom(text: str) -> str:
-    """``text`` parenthesised unless it already is one operand (a name, call or subscript)."""
-    depth = 0
-    for ch in text:
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if depth == 0 and ch == " ":
-            return f"({text})"
-    return text
+        return tree
+    return _expr(f"{_tok(0)}[..., None, :]", tree)
 
 
 def _same_storage(lw: Lowerer, key: Key, ir: IR, leaf: str) -> bool:
@@ -634,31 +728,31 @@ def _same_storage(lw: Lowerer, key: Key, ir: IR, leaf: str) -> bool:
     return lw.batched(key) == (ir.nodes[leaf].batched if leaf in ir.nodes else False)
 
 
-def _size_bindings(ir: IR, cf: Any) -> list[str]:
+def _size_bindings(ir: IR, cf: Any) -> list[tuple[str, str, int]]:
+    """(size, leaf, axis): each size used as a value, read from ``leaf.shape[axis]``."""
     out = []
     for name, n in ir.nodes.items():
         if n.op != "size":
             continue
-        for leaf in cf.leaves:
-            if leaf not in ir.nodes:
-                continue
-            core = matrix_form(ir.nodes[leaf].shape)
-            f = ir.nodes[leaf].form
+        for leaf in cf.leaves:  # (a leaf fed only to bind a size is no IR node: read the graph)
+            shape = normalize(cf._ext.shape(leaf))
+            core, f = matrix_form(shape), form_of(shape)
             for ax, d in zip(("r", "c"), core):
                 if d == name and ax in CORE[f]:
                     pos = CORE[f].index(ax) - len(CORE[f])
-                    out.append(f"{name} = {leaf}.shape[{pos}]")
+                    out.append((name, leaf, pos))
                     break
             else:
                 continue
             break
         else:
-            raise GraphgradError(f"size {name} is used as a value but no input's shape binds it",
-                                 node=name, hint="declare an input whose shape uses it")
+            raise InputError(f"size {name} is not bound: it is used as a value but no array fed binds it",
+                             node=name, hint=f"feed an array whose shape uses {name}, or pass "
+                             f"sizes={{'{name}': ...}} (graphgrad.grad then runs the interpreter)")
     return out
 
 
-def _doc(cf: Any, ir: IR, params: list[str]) -> str:
+def _doc(cf: Any, ir: IR, params: list[str], names: CodeNames) -> str:
     """The module docstring: what the function computes, its call, and its arguments' layout."""
     if cf.kind == "forward":
         what = "forward pass of " + ", ".join(cf.outputs)
@@ -670,18 +764,19 @@ def _doc(cf: Any, ir: IR, params: list[str]) -> str:
     rows = []
     for p in params:
         n = ir.nodes.get(p)
+        shown = names[p] if names[p] == p else f"{names[p]} ({p!r})"  # a mangled name: the original too
         if n is None:
-            rows.append((p, "", "not read"))
+            rows.append((shown, "", "not read"))
             continue
         r, c = matrix_form(n.shape)
         core = {"S": (), "V": (r,), "R": (c,), "M": (r, c)}[n.form]
         dims = (("B",) if n.batched else ()) + core
         kind = "cotangent of " + str(cf.of) if p == getattr(cf, "seed", None) else n.op
-        rows.append((p, "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")", kind))
+        rows.append((shown, "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")", kind))
     w1 = max(len(r[0]) for r in rows) if rows else 0
     w2 = max(len(r[1]) for r in rows) if rows else 0
     table = "".join(f"    {a:<{w1}}  {b:<{w2}}  {c}\n" for a, b, c in rows)
-    return (f"{what}.\n\n{cf.name}({', '.join(params)}) -> {returns}\n\n"
+    return (f"{what}.\n\n{cf.name}({', '.join(names[p] for p in params)}) -> {returns}\n\n"
             "Arguments: NumPy arrays of one float dtype, in graphgrad's storage layout (vectors [N] and\n"
             "rows [1, N] 1-D, matrices 2-D, a batch as the leading axis B):\n" + table
             + ("Gradients have their variable's shape; those of unbatched variables are summed over the batch.\n"

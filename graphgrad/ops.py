@@ -381,14 +381,13 @@ def matrix_elementwise(name: str, c, args, shapes, out):
 # e.view(), and e.out (None, or the position of the operand whose dead buffer takes the result).
 
 SIGMOID_HELPER = '''def _sigmoid(t, out=None):
-    """σ(t) = 1 / (1 + exp(−t)), in one buffer; exp's argument is clipped so it cannot overflow."""
+    """σ(t) = exp(−log(1 + exp(−t))): exact over the whole float range (no clipping), in one buffer."""
+    if np.ndim(t) == 0:
+        return np.exp(-np.logaddexp(0.0, -t))
     e = np.negative(t, out=out)
-    if e.ndim == 0:
-        return 1.0 / (1.0 + np.exp(min(e, 80.0 if e.dtype.itemsize <= 4 else 700.0)))
-    np.minimum(e, 80.0 if e.dtype.itemsize <= 4 else 700.0, out=e)
-    np.exp(e, out=e)
-    e += 1.0
-    return np.reciprocal(e, out=e)
+    np.logaddexp(0.0, e, out=e)
+    np.negative(e, out=e)
+    return np.exp(e, out=e)
 '''
 
 UNIT_HELPER = '''def _unit(a, axis):

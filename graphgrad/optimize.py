@@ -15,6 +15,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from .autodiff import sympy_to_ops
@@ -90,6 +91,7 @@ def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[s
     ir = IR(nodes, list(targets), {}, batched, sizes,
             [n for n in nodes if nodes[n].op in LEAF_KINDS or nodes[n].op == "input"])
     _mark_batched(ir)
+    _fold(ir)
     _rewrite(ir)
     _cse(ir)
     _dce(ir)
@@ -98,6 +100,28 @@ def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[s
     _dce(ir)
     _mark_batched(ir)
     return ir
+
+
+def _fold(ir: IR) -> None:
+    """Ops on numbers alone become numbers (``drelu(0.5)`` -> ``1.0``, ``(-2) ** 2`` -> ``4.0``).
+
+    Computed once, in float64, with the op's own kernel (what the interpreter runs), so the
+    generated code never applies an array method to a Python number.
+    """
+    for name, n in ir.nodes.items():  # topological: operands are folded first
+        spec = OPS.get(n.op)
+        if spec is None or not n.args or any(ir.nodes[a].op != "literal" for a in n.args):
+            continue
+        if normalize(n.shape) != ():
+            continue
+        with np.errstate(all="ignore"):
+            try:
+                out = spec.numpy(*(np.full((1, 1), ir.nodes[a].value, dtype=np.float64) for a in n.args))
+            except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                continue
+        v = np.asarray(out, dtype=np.float64).reshape(-1)
+        if v.size == 1:
+            ir.nodes[name] = Node("literal", (), (), float(v[0]), named=n.named)
 
 
 def _mark_batched(ir: IR) -> None:
