@@ -47,7 +47,7 @@ import numpy as np
 
 from .autodiff import backward, check_of
 from .errors import GraphgradError, NamingError, ShapeError
-from .evaluate import _wrt_list, prepare, with_size_binders
+from .evaluate import _wrt_list, check_call, check_outputs, prepare, with_size_binders
 from .graph import Graph, upstream
 from .lowering import Program, build_ir, form_of, lower
 from .naming import CodeNames, check_function_name
@@ -290,6 +290,7 @@ def compile(graph: Graph, of: str, wrt: str | Iterable[str] | None = None, *, re
         return (L, {'W': W_bar})
     <BLANKLINE>
     """
+    check_call(graph, of)
     check_of(graph, of)
     if reduce not in (None, "sum"):
         raise GraphgradError(f"reduce must be None or 'sum', got {reduce!r}")
@@ -311,6 +312,7 @@ def compile_vjp(graph: Graph, of: str, wrt: str | Iterable[str] | None = None, *
     >>> f.seed, grads["x"].tolist()
     ('y_bar', [1.0, 2.0])
     """
+    check_call(graph, of)
     check_of(graph, of, scalar=False)
     ws = _wrt_list(graph, wrt)
     return CompiledFunction(graph, "vjp", of, ws, [of], None, batched, sizes, name)
@@ -328,11 +330,8 @@ def compile_forward(graph: Graph, outputs: Iterable[str] | None = None, *,
     >>> float(compile_forward(g, ["L"])(x=np.zeros(3))["L"])
     0.0
     """
-    outs = list(outputs) if outputs is not None else graph.named_nodes()
-    for o in outs:
-        if o not in graph:
-            raise NamingError(f"{o!r} is not defined", node=str(o),
-                             hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
+    check_call(graph)
+    outs = check_outputs(graph, outputs)
     return CompiledFunction(graph, "forward", None, [], outs, None, batched, sizes, name)
 
 

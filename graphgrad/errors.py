@@ -34,7 +34,8 @@ class GraphgradError(Exception):
         if self.line is not None:
             parts.append(f"line {self.line}" + (f", col {self.col}" if self.col is not None else ""))
         if self.node is not None:
-            parts.append(f"node {self.node!r}")
+            shown = repr(self.node)
+            parts.append("node " + (shown if len(shown) <= 80 else shown[:60] + "…" + shown[-12:]))
         text = ": ".join(parts + [self.message])
         if self.hint:
             text += f" (fix: {self.hint})"

@@ -225,15 +225,30 @@ def evaluate(graph: Graph, inputs: Mapping[str, Any] | None = None, *, outputs: 
 
     Scalars come back 0-d (``(B,)`` when batched), vectors ``(N,)`` (``(B, N)``).
     """
-    outs = list(outputs) if outputs is not None else graph.named_nodes()
-    for o in outs:
-        if o not in graph:
-            raise NamingError(f"{o!r} is not defined", node=str(o),
-                             hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
+    check_call(graph, None, inputs)
+    outs = check_outputs(graph, outputs)
     needed = _needed(graph, outs)
     feed = prepare(graph, inputs, with_size_binders(graph, needed, sizes or ()), sizes, dtype, allow_nonfinite)
     vals = run(graph, feed, needed)
     return {n: external(graph, n, vals[n]) for n in outs}
+
+
+def check_outputs(graph: Graph, outputs: Iterable[str] | None) -> list[str]:
+    """``outputs`` as a list of node names (default: every named node), each checked."""
+    if outputs is None:
+        return graph.named_nodes()
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    try:
+        outs = list(outputs)
+    except TypeError:
+        raise NamingError(f"outputs must be a list of names, got {type(outputs).__name__}",
+                          hint="e.g. outputs=['h', 'L']") from None
+    for o in outs:
+        if not isinstance(o, str) or o not in graph:
+            raise NamingError(f"{o!r} is not defined", node=str(o),
+                              hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
+    return outs
 
 
 def _needed(graph: Graph, targets: Iterable[str]) -> list[str]:
@@ -264,11 +279,40 @@ def with_size_binders(graph: Graph, nodes: list[str], given: Iterable[str] = ())
     return nodes + extra
 
 
+def check_call(graph: Any, of: Any = None, inputs: Any = None, *, output: str = "of") -> None:
+    """Argument types of a public call, checked at the entry (a clear error, not a deep TypeError).
+
+    >>> check_call("model.gg")
+    Traceback (most recent call last):
+    ...
+    graphgrad.errors.GraphgradError: expected a graphgrad.Graph, got str (fix: build one with gg.parse(text), gg.load(path) or gg.from_networkx(G))
+    """
+    if not isinstance(graph, Graph):
+        raise GraphgradError(f"expected a graphgrad.Graph, got {type(graph).__name__}",
+                             hint="build one with gg.parse(text), gg.load(path) or gg.from_networkx(G)")
+    if of is not None and not isinstance(of, str):
+        raise NamingError(f"{output} must be a node name (a str), got {type(of).__name__}",
+                          hint=f"e.g. {output}='L'")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a mapping of names to arrays, got {type(inputs).__name__}",
+                         hint="pass a dict, e.g. {'x': np.ones(3)}")
+
+
 def _wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
     if wrt is None:
         return graph.leaves()
-    ws = [wrt] if isinstance(wrt, str) else list(wrt)
+    if isinstance(wrt, str):
+        ws = [wrt]
+    else:
+        try:
+            ws = list(wrt)
+        except TypeError:
+            raise NamingError(f"wrt must be a name or a list of names, got {type(wrt).__name__}",
+                              hint="e.g. wrt=['W1', 'b1']") from None
     for w in ws:
+        if not isinstance(w, str):
+            raise NamingError(f"wrt must name nodes (strs), got {w!r} ({type(w).__name__})",
+                              hint="e.g. wrt=['W1', 'b1']")
         if w not in graph:
             raise NamingError(f"wrt {w!r} is not defined", node=str(w),
                              hint="wrt must name variables: " + ", ".join(graph.named_nodes()))
@@ -296,8 +340,9 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     name the node where a non-finite result came from. Both give the same numbers up to rounding
     (a property test holds them together on random graphs).
     """
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine not in ENGINES:
         raise GraphgradError(f"unknown engine {engine!r}", hint="use " + ", ".join(map(repr, ENGINES)))
+    check_call(graph, of, inputs)
     check_of(graph, of)
     ws = _wrt_list(graph, wrt)
     if engine == "compiled" or (engine == "auto" and sizes is None and dtype is None and not allow_nonfinite):
@@ -419,8 +464,15 @@ def gradcheck(graph: Graph, of: str, wrt: str | Iterable[str] | None = None,
     (its VJP rule against central differences of its kernel at the values it saw) and the first
     one that disagrees is named.
     """
+    check_call(graph, of, inputs)
+    for name, v, ok in (("eps", eps, lambda v: np.isfinite(v) and v > 0), ("tol", tol, lambda v: v >= 0),
+                        ("directions", directions, lambda v: v >= 1 and float(v).is_integer()),
+                        ("seed", seed, lambda v: v >= 0 and float(v).is_integer())):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not ok(v):
+            raise InputError(f"gradcheck: {name}={v!r} is out of range",
+                             hint="eps > 0 (e.g. 1e-6), tol >= 0, directions >= 1, seed >= 0 (integers)")
     ws = _wrt_list(graph, wrt)
-    inputs = {k: np.asarray(v, dtype=np.float64) for k, v in (inputs or {}).items()}
+    inputs = {k: _as_array(k, v).astype(np.float64) for k, v in (inputs or {}).items()}
     g = grad(graph, of, ws, inputs, sizes=sizes)
     rng = np.random.default_rng(seed)
 

@@ -16,9 +16,11 @@ There is an edge u -> v exactly when u is in v's ``args``. Names users write nev
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union
 
 import networkx as nx
@@ -27,6 +29,7 @@ from .errors import (
     ArityError,
     CycleError,
     GraphgradError,
+    InputError,
     NamingError,
     ShapeError,
     UnknownOpError,
@@ -132,23 +135,92 @@ class Var:
 Operand = Union[Var, str, numbers.Real]
 
 
+MAX_SHOWN = 60
+"""Longest rendering of a name (or other user value) that an error message quotes."""
+
+
+def shown(x: object) -> str:
+    """``repr(x)`` for a message: never raises, and at most :data:`MAX_SHOWN` characters.
+
+    >>> shown("h 1"), shown("x" * 100)
+    ("'h 1'", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…xxxxxxxxx'")
+    """
+    try:
+        r = repr(x)
+    except Exception:  # a hostile __repr__
+        r = f"<{type(x).__name__} object>"
+    if not isinstance(r, str):
+        r = f"<{type(x).__name__} object>"
+    return r if len(r) <= MAX_SHOWN else r[: MAX_SHOWN - 11] + "…" + r[-10:]
+
+
+def node_label(n: object) -> str:
+    """How an error's ``node=`` refers to node ``n``: its name, shortened when long; a name that
+    is not a string, by its (shortened) repr.
+
+    >>> node_label("h 1"), node_label(("a", 1)), len(node_label("x" * 10_000))
+    ('h 1', "('a', 1)", 60)
+    """
+    if isinstance(n, str):
+        return n if len(n) <= MAX_SHOWN else n[: MAX_SHOWN - 11] + "…" + n[-10:]
+    return shown(n)
+
+
+def literal_value(v: Any) -> float:
+    """The float a literal holds: a real number (int or float, not bool), finite.
+
+    Model text is the reference: ``1e400 * x`` and ``10**400 * x`` are errors there too.
+
+    >>> literal_value(2), literal_value(0.5)
+    (2.0, 0.5)
+    """
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ShapeError(f"a literal value must be a real number (int or float), got {type(v).__name__} "
+                         f"{shown(v)}", hint="write a number, e.g. value=2.0")
+    try:
+        f = float(v)
+    except OverflowError:
+        raise ShapeError(f"the number {shown(v)} is too large for a float",
+                         hint="write a finite number") from None
+    except Exception as e:  # a numbers.Real whose __float__ fails
+        raise ShapeError(f"cannot read {shown(v)} as a number: {type(e).__name__}",
+                         hint="write a number, e.g. value=2.0") from None
+    if not math.isfinite(f):
+        raise ShapeError(f"the number {shown(v)} is not finite",
+                         hint="write a finite number (as in model text, inf and nan are not literals)")
+    return f
+
+
 def _parse_shape(shape: Any) -> Shape:
+    """A shape from the forms the builder takes: ``None``/``()``, one dim, or a tuple/list of dims.
+
+    A dim is an int >= 0 or a size name (a valid user name: :func:`check_user_name`).
+    """
     if shape is None:
         return ()
-    if isinstance(shape, (str, int)):
+    if isinstance(shape, (str, numbers.Integral)):
         shape = (shape,)
-    dims = []
-    for d in shape:
-        if isinstance(d, bool) or not isinstance(d, (int, str)):
-            raise ShapeError(f"a dim must be an int or a size name, got {d!r}")
-        if isinstance(d, int) and d < 0:
-            raise ShapeError(f"a dim must be >= 0, got {d}")
-        if isinstance(d, str) and not d.isidentifier():
-            raise ShapeError(f"a size name must be an identifier, got {d!r}")
-        dims.append(d)
-    if len(dims) > 2:
-        raise ShapeError(f"graphgrad shapes have at most 2 dims, got {fmt(tuple(dims))}",
+    if not isinstance(shape, (tuple, list)):
+        raise ShapeError(f"a shape must be a tuple of dims, got {type(shape).__name__} {shown(shape)}",
+                         hint="e.g. shape=('K', 'N'); shape=() for a scalar")
+    if len(shape) > 2:
+        raise ShapeError(f"graphgrad shapes have at most 2 dims, got {len(shape)}: {shown(tuple(shape))}",
                          hint="use vectors [N] and matrices [R, C]")
+    dims: list[int | str] = []
+    for d in shape:
+        if isinstance(d, numbers.Integral) and not isinstance(d, bool):
+            if d < 0:
+                raise ShapeError(f"a dim must be >= 0, got {int(d)}", hint="use sizes >= 0 or a size name")
+            dims.append(int(d))
+        elif isinstance(d, str):
+            try:
+                check_user_name(d)
+            except NamingError as e:
+                raise ShapeError(f"a size name must be a valid name: {e.message}", hint=e.hint) from None
+            dims.append(d)
+        else:
+            raise ShapeError(f"a dim must be an int or a size name, got {type(d).__name__} {shown(d)}",
+                             hint="e.g. shape=('K', 'N') or (3,)")
     return normalize(tuple(dims))
 
 
@@ -169,6 +241,7 @@ class Graph:
         self._g = nxgraph if nxgraph is not None else nx.DiGraph()
         self._topo: list[str] | None = None
         self._counter = 0
+        self._dims: set[str] | None = None  # size names in declared shapes (None: not yet collected)
         self.cache: dict = {}  # derived results (reverse pass, compiled code); cleared on change
 
     def _invalidate(self) -> None:
@@ -181,8 +254,22 @@ class Graph:
         if name in self._g:
             raise NamingError(f"{name!r} is already defined", node=name, line=line, col=col,
                              hint="give it another name")
-        self._g.add_node(name, op=kind, args=(), shape=_parse_shape(shape), line=line, col=col,
-                         anon=False)
+        try:
+            dims = _parse_shape(shape)
+        except ShapeError as e:
+            raise ShapeError(e.message, node=name, line=line, col=col, hint=e.hint) from None
+        for d in dims:
+            if isinstance(d, str) and d in self._g and self._g.nodes[d]["op"] != "size":
+                raise NamingError(f"{d!r} is {_a(self._g.nodes[d]['op'])}, so it cannot also be a size",
+                                  node=name, line=line, col=col, hint="rename the variable or the size")
+        if self._dims is None:
+            self._dims = {d for _, a in self._g.nodes(data=True) if a.get("op") in LEAF_KINDS
+                          for d in a.get("shape", ()) if isinstance(d, str)}
+        if name in self._dims:
+            raise NamingError(f"{name!r} is used as a size, so it cannot also be a variable", node=name,
+                              line=line, col=col, hint="rename the variable or the size")
+        self._dims.update(d for d in dims if isinstance(d, str))
+        self._g.add_node(name, op=kind, args=(), shape=dims, line=line, col=col, anon=False)
         self._invalidate()
         return Var(self, name)
 
@@ -200,9 +287,7 @@ class Graph:
 
     def literal(self, value: float) -> Var:
         """A numeric constant node."""
-        v = float(value)
-        if not math.isfinite(v):
-            raise ShapeError(f"the number {value!r} is not finite", hint="write a finite number")
+        v = literal_value(value)
         name = self._fresh()
         self._g.add_node(name, op="literal", args=(), shape=(), value=v, anon=True)
         self._invalidate()
@@ -214,6 +299,7 @@ class Graph:
             if self._g.nodes[name]["op"] != "size":
                 raise NamingError(f"{name!r} is a variable, not a size", node=name)
             return Var(self, name)
+        check_user_name(name)
         self._g.add_node(name, op="size", args=(), shape=(), anon=False)
         self._invalidate()
         return Var(self, name)
@@ -399,42 +485,27 @@ class Graph:
 
     # ------------------------------------------------------------------ checking
     def validate(self) -> Graph:
-        """Check the whole graph: ops, arity, args vs edges, acyclicity, shapes. Returns self."""
+        """Check the whole graph and bring every node to the IR's form. Returns self.
+
+        Checks names (strings), ops, ``args`` (a tuple of existing node names, of the op's arity,
+        matching the edges), acyclicity, shapes (required on input/param/const; computed, or
+        checked when given, for ops), literal values (finite real numbers), and that no size name
+        is also a variable. Normalises as the builder stores nodes: leaves get ``args=()``,
+        literals a float ``value``, every node ``anon`` (and ``line``/``col``, None when unknown).
+        """
         g = self._g
-        for n, a in g.nodes(data=True):
-            where = dict(node=str(n), line=a.get("line"), col=a.get("col"))
+        for n in g:
             if not isinstance(n, str):
-                raise NamingError(f"node names must be strings, got {n!r}", node=repr(n))
-            op = a.get("op")
-            if op is None:
-                raise UnknownOpError("node has no 'op' attribute", **where,
-                                     hint="set op to input, param, const, literal, size or an op name")
-            if op not in LEAF_OPS and op not in OPS:
-                raise UnknownOpError(f"unknown op {op!r}", **where,
-                                     hint="known ops: " + ", ".join(PUBLIC_OPS))
-            args = a.get("args", ())
-            if isinstance(args, list):
-                args = a["args"] = tuple(args)
-            if not isinstance(args, tuple):
-                raise ArityError(f"'args' must be a tuple of node names, got {args!r}", **where)
-            arity = 0 if op in LEAF_OPS else OPS[op].arity
-            if len(args) != arity:
-                raise ArityError(f"{op} takes {arity} operands, got {len(args)}", **where)
-            for x in args:
-                if x not in g:
-                    raise NamingError(f"operand {x!r} is not a node", **where)
-            preds = set(g.predecessors(n))
-            if preds != set(args):
-                raise GraphgradError(
-                    f"edges {sorted(map(str, preds))} do not match args {list(args)}", **where,
-                    hint="add exactly one edge u -> v for each operand u in v's args")
-            if op == "literal":
-                v = a.get("value")
-                if not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
-                    raise ShapeError(f"literal needs a finite 'value', got {v!r}", **where)
-                a.setdefault("anon", True)
-            if op in LEAF_OPS:
-                a["shape"] = () if op in ("literal", "size") else _parse_shape(a.get("shape", ()))
+                raise NamingError(f"node names must be strings, got {type(n).__name__} {shown(n)}",
+                                  node=shown(n), hint="name every node with a str (any string, e.g. 'h1')")
+        sizes: dict[str, str] = {}  # size name -> a node whose shape uses it
+        for n, a in g.nodes(data=True):
+            _check_node(g, n, a, sizes)
+        for d, user in sizes.items():
+            if d in g and g.nodes[d]["op"] != "size":
+                raise NamingError(f"{shown(d)} is a size name (in the shape of {shown(user)}), so it cannot "
+                                  f"also be {_a(g.nodes[d]['op'])} node", **_where(d, g.nodes[d]),
+                                  hint="rename the node or the size")
         self._invalidate()
         order = self.topo_order()
         for n in order:
@@ -444,16 +515,22 @@ class Graph:
             spec = OPS[a["op"]]
             for i in spec.const_args:
                 if g.nodes[a["args"][i]]["op"] != "literal":
-                    raise ShapeError(f"operand {i + 1} of {spec.name} must be a literal", **self.where(n))
+                    raise ShapeError(f"operand {i + 1} of {spec.name} must be a literal", **self.where(n),
+                                     hint="make that operand a node with op='literal' and a value")
             try:
                 shape = normalize(spec.shape(*(g.nodes[x]["shape"] for x in a["args"])))
             except ShapeError as e:
                 raise ShapeError(f"{spec.name}: {e.message}", **self.where(n), hint=e.hint) from None
-            if "shape" in a and a["shape"] is not None and normalize(tuple(a["shape"])) != shape:
-                raise ShapeError(f"stored shape {fmt(tuple(a['shape']))} but the shape rule gives "
-                                 f"{fmt(shape)}", **self.where(n), hint="fix or drop the 'shape' attribute")
+            if a.get("shape") is not None:
+                try:
+                    stored = _parse_shape(a["shape"])
+                except ShapeError as e:
+                    raise ShapeError(f"bad 'shape': {e.message}", **self.where(n),
+                                     hint="fix or drop the 'shape' attribute") from None
+                if stored != shape:
+                    raise ShapeError(f"stored shape {fmt(stored)} but the shape rule gives {fmt(shape)}",
+                                     **self.where(n), hint="fix or drop the 'shape' attribute")
             a["shape"] = shape
-            a.setdefault("anon", False)
         return self
 
     # ------------------------------------------------------------------ comparing and showing
@@ -502,25 +579,207 @@ def _cycle_error(g: nx.DiGraph) -> CycleError:
                       "before it is used")
 
 
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def _where(n: str, a: dict) -> dict[str, Any]:
+    return dict(node=node_label(n), line=a.get("line"), col=a.get("col"))
+
+
+_SHAPE_HINT = "give it shape=(...): () for a scalar, ('N',) for a vector [N], ('K', 'N') for a matrix"
+
+
+def _check_node(g: nx.DiGraph, n: str, a: dict, sizes: dict[str, str]) -> None:
+    """Check one node's attributes (not its shape rule) and normalise them in place."""
+    for k in ("line", "col"):
+        v = a.get(k)
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise GraphgradError(f"{k!r} must be a line/column number >= 1, got {shown(v)}",
+                                     node=node_label(n), hint=f"drop {k!r} or set it to a positive int")
+            a[k] = int(v)
+    where = _where(n, a)
+    op = a.get("op")
+    if op is None:
+        raise UnknownOpError("node has no 'op' attribute", **where,
+                             hint="set op to input, param, const, literal, size or an op name")
+    if not isinstance(op, str) or (op not in LEAF_OPS and op not in OPS):
+        close = difflib.get_close_matches(op, [*LEAF_OPS, *PUBLIC_OPS], n=1) if isinstance(op, str) else []
+        raise UnknownOpError(f"unknown op {shown(op)}", **where,
+                             hint=(f"did you mean {close[0]}? " if close else "") + "known ops: "
+                             + ", ".join([*LEAF_OPS, *PUBLIC_OPS]))
+    leaf = op in LEAF_OPS
+    arity = 0 if leaf else OPS[op].arity
+    if "args" not in a or (leaf and a["args"] is None):
+        if not leaf:
+            raise ArityError(f"{op} node has no 'args'", **where,
+                             hint=f"set args to the tuple of its {arity} operand name{'s' * (arity != 1)}, "
+                             f"e.g. args=({', '.join(repr(c) for c in 'abc'[:arity])}{',' * (arity == 1)})")
+        a["args"] = ()
+    args = a["args"]
+    if isinstance(args, list):
+        args = a["args"] = tuple(args)
+    if not isinstance(args, tuple):
+        raise ArityError(f"'args' must be a tuple of node names, got {type(args).__name__} {shown(args)}",
+                         **where, hint="e.g. args=('W', 'x'); args=() for a leaf")
+    if len(args) != arity:
+        raise ArityError(f"{op} takes {arity} operand{'s' * (arity != 1)}, got {len(args)}", **where,
+                         hint="leaves (input, param, const, literal, size) take args=()" if leaf else
+                         f"give args {arity} node name{'s' * (arity != 1)}")
+    for i, x in enumerate(args):
+        if not isinstance(x, str):
+            raise NamingError(f"operand {i + 1} is {type(x).__name__} {shown(x)}, not a node name", **where,
+                              hint="args holds node names (str)")
+        if x not in g:
+            raise NamingError(f"operand {shown(x)} is not a node", **where,
+                              hint="add that node, or fix the name in args")
+    preds = g.pred[n]
+    if len(preds) != len(set(args)) or any(x not in preds for x in args):
+        missing = [x for x in args if x not in preds]
+        extra = [p for p in preds if p not in set(args)]
+        what = (f"operand {shown(missing[0])} has no edge to this node" if missing else
+                f"the edge from {shown(extra[0])} is not an operand")
+        raise GraphgradError(f"edges do not match args: {what}", **where,
+                             hint="add exactly one edge u -> v for each operand u in v's args")
+    anon = a.get("anon")
+    if anon is not None and not isinstance(anon, bool):
+        raise NamingError(f"'anon' must be True or False, got {shown(anon)}", **where,
+                          hint="anon=True marks a generated sub-expression")
+    if "value" in a and op != "literal":
+        raise GraphgradError(f"only literals carry a 'value', but this is {_a(op)} node", **where,
+                             hint="drop 'value', or make it op='literal'")
+    if op in ("literal", "size"):
+        if a.get("shape") is not None:
+            try:
+                stored = _parse_shape(a["shape"])
+            except ShapeError as e:
+                stored = e
+            if stored != ():
+                raise ShapeError(f"{_a(op)} is a scalar, but its 'shape' is {shown(a['shape'])}", **where,
+                                 hint="drop 'shape' or set shape=()")
+        a["shape"] = ()
+    if op == "literal":
+        if "value" not in a:
+            raise ShapeError("literal has no 'value'", **where, hint="set value to a number, e.g. value=2.0")
+        try:
+            a["value"] = literal_value(a["value"])
+        except ShapeError as e:
+            raise ShapeError(e.message, **where, hint=e.hint) from None
+        a["anon"] = True
+        return
+    if anon and leaf:
+        raise NamingError(f"{_a(op)} node cannot be anonymous (anon=True)", **where,
+                          hint="drop anon: declared leaves and sizes are named")
+    a["anon"] = bool(anon)
+    a.setdefault("line", None)
+    a.setdefault("col", None)
+    if op == "size":
+        try:
+            check_user_name(n)
+        except NamingError as e:
+            raise NamingError(f"a size node's name must be a valid size name: {e.message}", **where,
+                              hint=e.hint) from None
+        sizes.setdefault(n, n)
+    elif leaf:
+        if a.get("shape") is None:
+            raise ShapeError(f"{op} has no 'shape'", **where, hint=_SHAPE_HINT)
+        try:
+            a["shape"] = _parse_shape(a["shape"])
+        except ShapeError as e:
+            raise ShapeError(f"bad 'shape': {e.message}", **where, hint=e.hint) from None
+        for d in a["shape"]:
+            if isinstance(d, str):
+                sizes.setdefault(d, n)
+
+
+_GENERATED = re.compile(r"_t([0-9]{1,15})\Z")
+
+
 def from_networkx(G: nx.DiGraph) -> Graph:
     """Wrap (a copy of) a hand-built DiGraph as a validated :class:`Graph`.
 
-    Nodes need ``op`` and, for ops, ``args``; ``shape`` is required on input/param/const and
-    computed for the rest. See the module docstring for the attributes.
+    Node names are strings (any: ``"h 1"`` is fine; generated code mangles it). Nodes need
+    ``op``, ``args`` for ops (leaves may omit it), and ``shape`` on input/param/const (``()`` for
+    a scalar); op shapes are computed. Literals need a finite real ``value``. There is one edge
+    u -> v for each operand u in v's ``args``. The copy is normalised as :meth:`Graph.validate`
+    says, so it is stored exactly as the text and Python front ends store the same model; ``G``
+    itself is not changed.
+
+    >>> G = nx.DiGraph()
+    >>> G.add_node("x", op="input", shape=("N",)); G.add_node("L", op="sum", args=("x",))
+    >>> G.add_edge("x", "L")
+    >>> g = from_networkx(G)
+    >>> g.args("x"), g.shape("L")
+    ((), ())
     """
     if not isinstance(G, nx.DiGraph) or G.is_multigraph():
-        raise GraphgradError(f"expected a networkx.DiGraph, got {type(G).__name__}",
-                             hint="build a networkx.DiGraph with op/args/shape node attributes")
+        raise InputError(f"expected a networkx.DiGraph, got {type(G).__name__}",
+                         hint="build a networkx.DiGraph with op/args/shape node attributes")
     g = Graph(nx.DiGraph())
     g._g.add_nodes_from((n, dict(a)) for n, a in G.nodes(data=True))
     g._g.add_edges_from(G.edges())
     g.validate()
     counter = 0
     for n in g._g:
-        if isinstance(n, str) and n.startswith("_t") and n[2:].isdigit():
-            counter = max(counter, int(n[2:]))
+        m = _GENERATED.match(n)
+        if m:
+            counter = max(counter, int(m.group(1)))
     g._counter = counter
     return g
+
+
+# ----------------------------------------------------------------------------- checking API arguments
+# The public functions check what they are given at the entry, so a wrong type is a one-line
+# GraphgradError there rather than a TypeError deep inside.
+
+
+def check_graph(graph: Any, fn: str) -> Graph:
+    """``graph`` must be a :class:`Graph`."""
+    if not isinstance(graph, Graph):
+        raise InputError(f"{fn} takes a graphgrad.Graph, got {type(graph).__name__} {shown(graph)}",
+                         hint="build one with graphgrad.parse, graphgrad.load or graphgrad.from_networkx")
+    return graph
+
+
+def check_node_name(graph: Graph, name: Any, what: str) -> str:
+    """``name`` (the argument ``what``) must be a str naming a node of ``graph``."""
+    if not isinstance(name, str):
+        raise NamingError(f"{what} must be a node name (str), got {type(name).__name__} {shown(name)}",
+                          node=node_label(name), hint=f"pass {what}='L'; named nodes: "
+                          + ", ".join(graph.named_nodes()[-8:]))
+    if name not in graph:
+        raise NamingError(f"{what} {shown(name)} is not defined", node=node_label(name),
+                          hint=f"{what} must name a node: " + ", ".join(graph.named_nodes()[-8:]))
+    return name
+
+
+def check_wrt(graph: Graph, wrt: Any) -> str | list[str] | None:
+    """``wrt`` must be None, one node name or an iterable of them; returns it with a list for an
+    iterable (so a generator is read once)."""
+    if wrt is None or isinstance(wrt, str):
+        return wrt if wrt is None else check_node_name(graph, wrt, "wrt")
+    if isinstance(wrt, (bytes, Mapping)) or not isinstance(wrt, Iterable):
+        raise NamingError(f"wrt must be a node name or a list of them, got {type(wrt).__name__} {shown(wrt)}",
+                          node=node_label(wrt), hint="pass wrt='x' or wrt=['x', 'W1']")
+    ws = list(wrt)
+    for w in ws:
+        check_node_name(graph, w, "wrt")
+    return ws
+
+
+def check_mapping(x: Any, what: str, *, keys: str = "names") -> dict:
+    """``x`` (the argument ``what``) must be None or a mapping with str keys; returns a dict."""
+    if x is None:
+        return {}
+    if not isinstance(x, Mapping):
+        raise InputError(f"{what} must be a dict {{name: value}}, got {type(x).__name__} {shown(x)}",
+                         hint=f"pass {what}={{'x': ...}}")
+    for k in x:
+        if not isinstance(k, str):
+            raise InputError(f"{what} keys must be {keys} (str), got {type(k).__name__} {shown(k)}",
+                             node=node_label(k), hint=f"pass {what}={{'x': ...}}")
+    return dict(x)
 
 
 def relabel(g: nx.DiGraph, old: str, new: str) -> None:

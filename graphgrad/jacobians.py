@@ -37,6 +37,7 @@ array([1., 2., 3.])
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ import numpy as np
 from .autodiff import Emitter, backward, check_of
 from .errors import DerivationError, InputError
 from .evaluate import Feed, _needed, _reduce_like, _wrt_list, external, prepare, run
-from .graph import Graph
+from .graph import Graph, check_graph, check_mapping, check_node_name, check_wrt, shown
 from .naming import tangent_name
 from .shapes import matrix_form, normalize
 
@@ -55,6 +56,24 @@ CHUNK_ELEMENTS = 1 << 22
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _entry(fn: str, graph: Graph, of: Any, wrt: Any, inputs: Any, sizes: Any
+           ) -> tuple[str | list[str] | None, dict[str, Any], dict[str, int] | None]:
+    """Check the arguments every public function here takes (types first: a one-line error)."""
+    check_graph(graph, fn)
+    check_node_name(graph, of, "of")
+    return (check_wrt(graph, wrt), check_mapping(inputs, "inputs"),
+            None if sizes is None else check_mapping(sizes, "sizes", keys="size names"))
+
+
+def _check_chunk(chunk: Any) -> int | None:
+    if chunk is None:
+        return None
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+        raise InputError(f"chunk must be a positive int (basis vectors per batched run) or None, "
+                         f"got {type(chunk).__name__} {shown(chunk)}", hint="pass chunk=64, or leave it out")
+    return int(chunk)
 
 
 def _wrt(graph: Graph, wrt: str | Iterable[str] | None) -> tuple[list[str], bool]:
@@ -97,13 +116,14 @@ def vjp(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Mapping[
     >>> vjp(g, "f", "x", {"x": [1.0, 2.0]}, [1.0, 1.0])
     array([2., 4.])
     """
+    wrt, inputs, sizes = _entry("vjp", graph, of, wrt, inputs, sizes)
     check_of(graph, of, scalar=False)
     ws, single = _wrt(graph, wrt)
     bw = backward(graph, of, seed="cotangent")
     _check_seed_free(graph, inputs, bw.seed)
     targets = [bw.adjoint[w] for w in ws if w in bw.adjoint]
     order = _needed(bw.graph, targets + ws + [bw.seed])
-    feed = prepare(bw.graph, {**(inputs or {}), bw.seed: cotangent}, order, sizes, dtype, allow_nonfinite)
+    feed = prepare(bw.graph, {**inputs, bw.seed: cotangent}, order, sizes, dtype, allow_nonfinite)
     vals = run(bw.graph, feed, order)
     # a per-sample output: adjoints without a batch axis are the same for every sample
     of_batched = bool(feed.batched & (graph.ancestors(of) | {of} | {bw.seed}))
@@ -210,6 +230,7 @@ def jvp(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Mapping[
     >>> jvp(g, "f", "x", {"x": [1.0, 2.0]}, [1.0, 1.0])
     array([2., 4.])
     """
+    wrt, inputs, sizes = _entry("jvp", graph, of, wrt, inputs, sizes)
     ws, single = _wrt(graph, wrt)
     if single:
         tangents = {ws[0]: tangent}
@@ -219,7 +240,7 @@ def jvp(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Mapping[
                              hint="pass tangent={" + ", ".join(f"'{w}': ..." for w in ws) + "}")
         tangents = dict(tangent)
     jg = jvp_graph(graph, of, ws)
-    val, feed = _run_jvp(graph, jg, dict(inputs or {}), tangents, sizes, dtype, allow_nonfinite)
+    val, feed = _run_jvp(graph, jg, inputs, tangents, sizes, dtype, allow_nonfinite)
     if feed.batch is not None and val.ndim == 2:
         val = np.broadcast_to(val, (feed.batch, *val.shape))
     return np.array(external(graph, of, val))
@@ -253,11 +274,13 @@ def jacobian(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Map
     array([[2., 0.],
            [0., 4.]])
     """
+    wrt, inputs, sizes = _entry("jacobian", graph, of, wrt, inputs, sizes)
     check_of(graph, of, scalar=False)
     ws, single = _wrt(graph, wrt)
-    if mode not in ("auto", "rev", "fwd"):
-        raise DerivationError(f"mode must be 'auto', 'rev' or 'fwd', got {mode!r}")
-    inputs = dict(inputs or {})
+    if not isinstance(mode, str) or mode not in ("auto", "rev", "fwd"):
+        raise DerivationError(f"mode must be 'auto', 'rev' or 'fwd', got {shown(mode)}",
+                              hint="leave it out ('auto' picks the cheaper)")
+    chunk = _check_chunk(chunk)
     base = prepare(graph, inputs, _needed(graph, [of] + ws), sizes, dtype, allow_nonfinite)
     if base.batch is not None:
         raise InputError(f"jacobian takes one sample, but {sorted(base.batched)[0]!r} carries a batch "

@@ -210,3 +210,183 @@ def test_load_errors(tmp_path):
     with pytest.raises(ParseError) as e:
         gg.load(bad)
     assert e.value.line == 2 and "UTF-8" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- hand-built networkx graphs
+
+
+def _small() -> nx.DiGraph:
+    G = nx.DiGraph()
+    G.add_node("x", op="input", shape=("N",))
+    G.add_node("c", op="literal", value=2.0)
+    G.add_node("y", op="mul", args=("c", "x"))
+    G.add_node("L", op="sum", args=("y",))
+    G.add_edges_from([("c", "y"), ("x", "y"), ("y", "L")])
+    return G
+
+
+@pytest.mark.parametrize("mutate,cls,node,words", [
+    # shape is required on declared leaves: no silent scalar
+    (lambda G: G.nodes["x"].pop("shape"), ShapeError, "x", ["input has no 'shape'", "() for a scalar"]),
+    (lambda G: G.nodes["x"].update(shape=None), ShapeError, "x", ["no 'shape'"]),
+    (lambda G: G.add_node("k", op="const"), ShapeError, "k", ["const has no 'shape'", "shape=("]),
+    (lambda G: G.nodes["x"].update(shape=(-1,)), ShapeError, "x", ["dim must be >= 0"]),
+    (lambda G: G.nodes["x"].update(shape=(2.5,)), ShapeError, "x", ["int or a size name", "float"]),
+    (lambda G: G.nodes["x"].update(shape=(True,)), ShapeError, "x", ["int or a size name", "bool"]),
+    (lambda G: G.nodes["x"].update(shape=("h 1",)), ShapeError, "x", ["size name", "not a valid name"]),
+    (lambda G: G.nodes["x"].update(shape=("lambda",)), ShapeError, "x", ["size name", "not a valid name"]),
+    (lambda G: G.nodes["x"].update(shape=("_N",)), ShapeError, "x", ["size name", "starts with '_'"]),
+    (lambda G: G.nodes["x"].update(shape={"N"}), ShapeError, "x", ["must be a tuple of dims"]),
+    (lambda G: G.nodes["x"].update(shape=(1, 2, 3)), ShapeError, "x", ["at most 2 dims"]),
+    (lambda G: G.nodes["y"].update(shape=5), ShapeError, "y", ["stored shape [5]"]),
+    (lambda G: G.nodes["c"].update(shape=(3,)), ShapeError, "c", ["literal is a scalar"]),
+    (lambda G: G.add_node("N", op="input", shape=()), NamingError, "N", ["is a size name", "shape of 'x'"]),
+    # literal values: real numbers, finite, as in model text
+    (lambda G: G.nodes["c"].update(value=True), ShapeError, "c", ["real number", "bool"]),
+    (lambda G: G.nodes["c"].update(value=np.bool_(True)), ShapeError, "c", ["real number"]),
+    (lambda G: G.nodes["c"].update(value="2"), ShapeError, "c", ["real number", "str"]),
+    (lambda G: G.nodes["c"].update(value=2j), ShapeError, "c", ["real number", "complex"]),
+    (lambda G: G.nodes["c"].update(value=[2.0]), ShapeError, "c", ["real number", "list"]),
+    (lambda G: G.nodes["c"].update(value=float("nan")), ShapeError, "c", ["not finite"]),
+    (lambda G: G.nodes["c"].update(value=float("-inf")), ShapeError, "c", ["not finite"]),
+    (lambda G: G.nodes["c"].update(value=10**400), ShapeError, "c", ["too large"]),
+    (lambda G: G.nodes["c"].pop("value"), ShapeError, "c", ["literal has no 'value'"]),
+    (lambda G: G.nodes["y"].update(value=[1]), GraphgradError, "y", ["only literals carry a 'value'"]),
+    # ops and args
+    (lambda G: G.nodes["L"].pop("op"), UnknownOpError, "L", ["no 'op'"]),
+    (lambda G: G.nodes["L"].update(op="summ"), UnknownOpError, "L", ["unknown op 'summ'", "did you mean sum"]),
+    (lambda G: G.nodes["L"].update(op=["sum"]), UnknownOpError, "L", ["unknown op ['sum']"]),
+    (lambda G: G.nodes["L"].pop("args"), ArityError, "L", ["sum node has no 'args'", "args=("]),
+    (lambda G: G.nodes["L"].update(args="y"), ArityError, "L", ["must be a tuple of node names", "str"]),
+    (lambda G: G.nodes["L"].update(args=("y", "y")), ArityError, "L", ["sum takes 1 operand, got 2"]),
+    (lambda G: G.nodes["L"].update(args=(["y"],)), NamingError, "L", ["operand 1 is list", "not a node name"]),
+    (lambda G: G.nodes["L"].update(args=("q",)), NamingError, "L", ["operand 'q' is not a node"]),
+    (lambda G: G.nodes["x"].update(args=("L",)), ArityError, "x", ["input takes 0 operands, got 1"]),
+    (lambda G: G.add_edge("x", "L"), GraphgradError, "L", ["edges do not match args", "from 'x'"]),
+    (lambda G: G.nodes["x"].update(anon=True), NamingError, "x", ["cannot be anonymous"]),
+    (lambda G: G.nodes["L"].update(anon="no"), NamingError, "L", ["'anon' must be True or False"]),
+    (lambda G: G.nodes["L"].update(line="3"), GraphgradError, "L", ["'line' must be"]),
+    (lambda G: G.add_node("h 1", op="size"), NamingError, "h 1", ["valid size name"]),
+])
+def test_networkx_faults_are_named(mutate, cls, node, words):
+    G = _small()
+    gg.from_networkx(G)  # valid as built
+    mutate(G)
+    with pytest.raises(cls) as e:
+        gg.from_networkx(G)
+    assert e.value.node == node, str(e.value)
+    assert e.value.hint, str(e.value)
+    for w in words:
+        assert w in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+class _NoRepr:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+@pytest.mark.parametrize("name", [1, ("a", 1), 2.5, b"x", _NoRepr()])
+def test_networkx_node_names_must_be_strings(name):
+    G = _small()
+    G.add_node(name, op="input", shape=())
+    with pytest.raises(NamingError) as e:
+        gg.from_networkx(G)
+    assert "node names must be strings" in str(e.value) and type(name).__name__ in str(e.value)
+    assert isinstance(e.value.node, str) and e.value.hint
+
+
+def test_networkx_errors_stay_short_for_huge_names():
+    G = _small()
+    huge = "h" * 1_000_000
+    G.add_node(huge, op="frobnicate")
+    with pytest.raises(UnknownOpError) as e:
+        gg.from_networkx(G)
+    assert len(str(e.value)) < 500 and "…" in e.value.node
+    G = _small()
+    G.nodes["L"].update(op="q" * 1_000_000)
+    with pytest.raises(UnknownOpError) as e:
+        gg.from_networkx(G)
+    assert len(str(e.value)) < 500
+    G = _small()
+    G.add_node("_t" + "9" * 5000, op="input", shape=())  # a generated-looking name, too long for int()
+    G.add_node("_t²", op="input", shape=())
+    gg.from_networkx(G).apply("neg", "x")
+
+
+@pytest.mark.parametrize("bad", [nx.Graph(), nx.MultiDiGraph(), "input x", None])
+def test_from_networkx_wants_a_digraph(bad):
+    with pytest.raises(InputError, match="expected a networkx.DiGraph"):
+        gg.from_networkx(bad)
+
+
+# ----------------------------------------------------------------------------- line breaks that are not newlines
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85"])
+@pytest.mark.parametrize("text,line,col", [
+    ("input x\nL = sum(x)@", 2, 11),             # at the end of the last line
+    ("input x\nL = sum(@x)\n", 2, 9),           # inside an expression
+    ("input x@\nL = sum(x)\n", 1, 8),           # in a declaration
+    ("input x\r\n\r\n# c@\r\nL = sum(x)", 3, 4),  # CRLF lines, in a comment
+])
+def test_odd_line_breaks_are_invalid_characters_at_their_place(char, text, line, col):
+    text = text.replace("@", char)
+    e = err(text)
+    assert isinstance(e, ParseError)
+    assert (e.line, e.col) == (line, col), str(e)
+    assert f"U+{ord(char):04X}" in str(e) and e.hint
+    real_lines = text.replace("\r\n", "\n").split("\n")  # the lines an editor shows
+    assert e.line <= len(real_lines) and real_lines[e.line - 1][e.col - 1] == char
+    assert "\n" not in str(e)
+
+
+def test_line_numbers_count_newlines_crlf_and_cr():
+    e = err("input x\r\nL = sum(x)\r\nM = y\r\n")
+    assert (e.line, e.col) == (3, 5)
+    e = err("input x\rL = sum(x)\rM = y")
+    assert (e.line, e.col) == (3, 5)
+    e = err("input x\nL = sum(x)\n\x00")
+    assert (e.line, e.col) == (3, 1) and "NUL" in str(e)
+
+
+def test_load_locates_bad_utf8_by_character(tmp_path):
+    bad = tmp_path / "cr.gg"
+    bad.write_bytes("input x[N]\rL = sum(x) # é".encode() + b"\xff")
+    with pytest.raises(ParseError) as e:
+        gg.load(bad)
+    assert (e.value.line, e.value.col) == (2, 15), str(e.value)  # 14 characters (15 bytes) before it
+
+
+@pytest.mark.parametrize("call,cls,words", [
+    (lambda: gg.parse(b"input x"), ParseError, ["model text must be str, got bytes", "decode"]),
+    (lambda: gg.parse("input x", source=3), ParseError, ["source must be str"]),
+    (lambda: gg.load(3), ParseError, ["path of a model file", "int"]),
+    (lambda: gg.load(None), ParseError, ["path of a model file", "NoneType"]),
+])
+def test_parse_and_load_check_argument_types(call, cls, words):
+    with pytest.raises(cls) as e:
+        call()
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+def test_builder_checks_sizes_and_literals_as_from_networkx_does():
+    m = gg.Graph()
+    m.input("x", "N")
+    with pytest.raises(NamingError, match="used as a size"):
+        m.param("N")
+    m.param("W", ("K", "N"))
+    with pytest.raises(NamingError, match="cannot also be a size"):
+        m.input("y", "W")
+    with pytest.raises(ShapeError, match="size name") as e:
+        m.input("z", ("h 1",))
+    assert e.value.node == "z"
+    with pytest.raises(ShapeError, match="real number"):
+        m.literal(True)
+    with pytest.raises(ShapeError, match="too large"):
+        m.literal(10**400)
+    with pytest.raises(NamingError):
+        m.size("h 1")

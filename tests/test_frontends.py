@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pytest
 
 import graphgrad as gg
@@ -153,3 +154,98 @@ def test_bundled_model_matches_example():
 @pytest.mark.parametrize("op", sorted(gg.ops.PUBLIC_OPS))
 def test_every_public_op_is_a_builder_function(op):
     assert callable(getattr(gg, op))
+
+
+# ----------------------------------------------------------------------------- networkx graphs as users build them
+
+SMALL = "input x[N]\nparam W[K, N]\nconst c\nh = sigmoid(W @ x)\nL = c * sum(h)\n"
+
+
+def small_networkx(leaf_args: bool = False) -> nx.DiGraph:
+    """SMALL, built by hand the way users do: leaves without args, literals as ints."""
+    G = nx.DiGraph()
+    extra = {"args": ()} if leaf_args else {}
+    G.add_node("x", op="input", shape=("N",), **extra)
+    G.add_node("W", op="param", shape=["K", "N"], **extra)  # a list is fine too
+    G.add_node("c", op="const", shape=(), **extra)
+    G.add_node("m", op="matmul", args=("W", "x"), anon=True)
+    G.add_node("h", op="sigmoid", args=("m",))
+    G.add_node("s", op="sum", args=("h",), anon=True)
+    G.add_node("L", op="mul", args=("c", "s"))
+    G.add_edges_from([("W", "m"), ("x", "m"), ("m", "h"), ("h", "s"), ("c", "L"), ("s", "L")])
+    return G
+
+
+def _ir(g: gg.Graph, n: str) -> dict:
+    return {k: v for k, v in g.attrs(n).items() if k not in ("line", "col")}
+
+
+def test_networkx_leaves_without_args_are_stored_as_the_text_front_end_stores_them():
+    G = small_networkx()
+    g, text = gg.from_networkx(G), gg.parse(SMALL)
+    assert g == text
+    for n in ("x", "W", "c"):
+        assert _ir(g, n) == _ir(text, n), n
+    for n in ("h", "L"):  # (their operands' generated names differ)
+        assert {**_ir(g, n), "args": None} == {**_ir(text, n), "args": None}, n
+    for n in ("x", "W", "c", "h", "L"):
+        assert g.attrs(n)["line"] is None and g.attrs(n)["col"] is None
+    assert g.args("x") == () and g.shape("W") == ("K", "N")
+    assert "args" not in G.nodes["x"] and G.nodes["W"]["shape"] == ["K", "N"], "G itself is not changed"
+    assert gg.from_networkx(small_networkx(leaf_args=True)) == g
+
+
+def test_networkx_leaves_without_args_differentiate_and_compile():
+    # each of these raised KeyError: 'args'
+    g = gg.from_networkx(small_networkx())
+    rng = np.random.default_rng(0)
+    vals = {"x": rng.standard_normal(3), "W": rng.standard_normal((2, 3)), "c": 1.5}
+    assert np.isfinite(gg.evaluate(g, vals)["L"])
+    grads = gg.grad(g, "L", ["x", "W"], vals)
+    ref = gg.grad(gg.parse(SMALL), "L", ["x", "W"], vals)
+    for w in grads:
+        np.testing.assert_allclose(grads[w], ref[w], rtol=1e-12)
+    np.testing.assert_allclose(gg.grad(g, "L", ["x"], vals, engine="interpret")["x"], ref["x"], rtol=1e-12)
+    d = gg.derivative(g, "L", "x")
+    np.testing.assert_allclose(d.evaluate(vals), ref["x"], rtol=1e-10)
+    assert "x̄" in str(gg.backprop(g, "L"))
+    value, cg = gg.compile(g, "L", ["x", "W"])(**vals)
+    np.testing.assert_allclose(cg["W"], ref["W"], rtol=1e-12)
+
+
+def test_networkx_literals_are_stored_as_floats():
+    G = nx.DiGraph()
+    G.add_node("x", op="input", shape=("N",))
+    for name, v in [("two", 2), ("half", np.float32(0.5)), ("three", np.int64(3))]:
+        G.add_node(name, op="literal", value=v)
+    G.add_node("p", op="pow", args=("x", "two"), anon=True)
+    G.add_node("q", op="mul", args=("half", "p"), anon=True)
+    G.add_node("L", op="mul", args=("three", "q"))
+    G.add_edges_from([("x", "p"), ("two", "p"), ("half", "q"), ("p", "q"), ("three", "L"), ("q", "L")])
+    g = gg.from_networkx(G)
+    for name, v in [("two", 2.0), ("half", 0.5), ("three", 3.0)]:
+        assert type(g.attrs(name)["value"]) is float and g.attrs(name)["value"] == v
+        assert g.attrs(name)["anon"] is True and g.args(name) == () and g.shape(name) == ()
+    assert g == gg.parse("input x[N]\nL = 3 * (0.5 * x**2)")
+
+
+HOSTILE_NAMES = ["h 1", "np", "lambda", "np[__import__('os').system('touch PWNED')]"]
+
+
+def test_networkx_hostile_node_names_build_and_evaluate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a, b, c, d = HOSTILE_NAMES
+    G = nx.DiGraph()
+    G.add_node(a, op="input", shape=("N",))
+    G.add_node(b, op="param", shape=("N",))
+    G.add_node(c, op="sigmoid", args=(a,))
+    G.add_node(d, op="dot", args=(b, c))
+    G.add_edges_from([(a, c), (b, d), (c, d)])
+    g = gg.from_networkx(G)
+    assert g.named_nodes() == HOSTILE_NAMES  # kept as they are, for display
+    x, w = np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    out = gg.evaluate(g, {a: x, b: w})
+    np.testing.assert_allclose(out[c], 1 / (1 + np.exp(-x)))
+    np.testing.assert_allclose(out[d], w @ (1 / (1 + np.exp(-x))))
+    assert not (tmp_path / "PWNED").exists()
+    assert gg.from_networkx(g.to_networkx()) == g

@@ -163,3 +163,104 @@ def test_long_chain_is_iterative():
     finally:
         sys.setrecursionlimit(limit)
     assert out.shape == (3,) and out[1] == 0 and 0 < out[0] < 1
+
+
+# ----------------------------------------------------------------------------- arguments checked at the entry
+
+
+@pytest.mark.parametrize("chunk", [-1, 0, 1.5, True, "2", np.float64(2.0)])
+@pytest.mark.parametrize("mode", ["rev", "fwd"])
+def test_chunk_must_be_a_positive_int(mode, chunk):
+    g = gg.parse("input x[n]\nf = x * x")
+    with pytest.raises(gg.InputError, match="chunk must be a positive int"):
+        gg.jacobian(g, "f", "x", {"x": [1.0, 2.0]}, mode=mode, chunk=chunk)  # chunk=-1 gave zeros
+
+
+@pytest.mark.parametrize("chunk", [1, 2, np.int64(1), None])
+def test_valid_chunks_give_the_jacobian(chunk):
+    g = gg.parse("input x[n]\nf = x * x")
+    for mode in ("rev", "fwd"):
+        J = gg.jacobian(g, "f", "x", {"x": [1.0, 2.0, 3.0]}, mode=mode, chunk=chunk)
+        np.testing.assert_array_equal(J, np.diag([2.0, 4.0, 6.0]))
+
+
+X = {"x": np.array([1.0, 2.0])}
+G1 = gg.parse("input x[n]\nf = x * x\nL = sum(f)")
+
+
+@pytest.mark.parametrize("call,cls,words", [
+    (lambda: gg.jacobian("input x", "f", "x", X), gg.InputError, ["takes a graphgrad.Graph", "str"]),
+    (lambda: gg.jacobian(G1, 3, "x", X), gg.NamingError, ["of must be a node name (str), got int"]),
+    (lambda: gg.jacobian(G1, ["f"], "x", X), gg.NamingError, ["of must be a node name", "list"]),
+    (lambda: gg.jacobian(G1, "f", 3, X), gg.NamingError, ["wrt must be a node name or a list", "int"]),
+    (lambda: gg.jacobian(G1, "f", [3], X), gg.NamingError, ["wrt must be a node name (str), got int"]),
+    (lambda: gg.jacobian(G1, "f", ["x", "q"], X), gg.NamingError, ["wrt 'q' is not defined"]),
+    (lambda: gg.jacobian(G1, "f", {"x": 1}, X), gg.NamingError, ["wrt must be a node name or a list"]),
+    (lambda: gg.jacobian(G1, "f", "x", [1.0, 2.0]), gg.InputError, ["inputs must be a dict", "list"]),
+    (lambda: gg.jacobian(G1, "f", "x", {1: [1.0]}), gg.InputError, ["inputs keys must be names", "int"]),
+    (lambda: gg.jacobian(G1, "f", "x", X, sizes=[3]), gg.InputError, ["sizes must be a dict"]),
+    (lambda: gg.jacobian(G1, "f", "x", X, mode=["rev"]), gg.DerivationError, ["mode must be"]),
+    (lambda: gg.vjp("g", "f", "x", X, [1.0, 1.0]), gg.InputError, ["vjp takes a graphgrad.Graph"]),
+    (lambda: gg.vjp(G1, None, "x", X, [1.0, 1.0]), gg.NamingError, ["of must be a node name", "NoneType"]),
+    (lambda: gg.vjp(G1, "f", 1.0, X, [1.0, 1.0]), gg.NamingError, ["wrt must be"]),
+    (lambda: gg.vjp(G1, "f", "x", "x=1", [1.0, 1.0]), gg.InputError, ["inputs must be a dict"]),
+    (lambda: gg.jvp(G1, "f", "x", 5, [1.0, 1.0]), gg.InputError, ["inputs must be a dict"]),
+    (lambda: gg.jvp(G1, b"f", "x", X, [1.0, 1.0]), gg.NamingError, ["of must be a node name", "bytes"]),
+    (lambda: gg.jvp(G1, "f", (w for w in [7]), X, {}), gg.NamingError, ["wrt must be a node name"]),
+    (lambda: gg.derivative("input x", "L", "x"), gg.InputError, ["derivative takes a graphgrad.Graph"]),
+    (lambda: gg.derivative(G1, 0, "x"), gg.NamingError, ["of must be a node name"]),
+    (lambda: gg.derivative(G1, "L", ["x"]), gg.NamingError, ["wrt must be one node name", "once per variable"]),
+    (lambda: gg.derivative(G1, "L", None), gg.NamingError, ["wrt must be one node name"]),
+    (lambda: gg.derivative(G1, "L", "x").evaluate([1.0, 2.0]), gg.InputError, ["inputs must be a dict"]),
+    (lambda: gg.derivative(G1, "L", "x").evaluate(X, sizes=3), gg.InputError, ["sizes must be a dict"]),
+])
+def test_wrong_argument_types_are_graphgrad_errors(call, cls, words):
+    with pytest.raises(cls) as e:
+        call()
+    for w in words:
+        assert w in str(e.value), str(e.value)
+    assert e.value.hint and "\n" not in str(e.value)
+
+
+def test_wrt_may_be_any_iterable_of_names():
+    gen = gg.jacobian(G1, "f", (w for w in ["x"]), X)
+    assert set(gen) == {"x"}
+    np.testing.assert_array_equal(gen["x"], np.diag([2.0, 4.0]))
+    assert set(gg.vjp(G1, "f", ("x",), X, np.ones(2))) == {"x"}
+
+
+# ----------------------------------------------------------------------------- Derivative.evaluate keeps the dtype
+
+
+@pytest.mark.parametrize("wrt", ["x", "W1", "b2"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_derivative_evaluate_keeps_the_dtype(mlp, dtype, wrt):
+    vals = residual_values(dtype=dtype)
+    d = gg.derivative(mlp, "L", wrt)
+    got = d.evaluate(vals)
+    ref = gg.grad(mlp, "L", [wrt], residual_values(), engine="interpret")[wrt]
+    assert got.dtype == dtype and got.shape == ref.shape
+    assert got.dtype == gg.grad(mlp, "L", [wrt], vals, engine="interpret")[wrt].dtype
+    np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32 else 1e-10, atol=1e-6)
+
+
+def test_derivative_evaluate_jacobian_and_scalars_keep_the_dtype(mlp):
+    vals = residual_values(dtype=np.float32)
+    J = gg.derivative(mlp, "y", "x").evaluate(vals)
+    assert J.dtype == np.float32 and J.shape == (3, 3)
+    np.testing.assert_allclose(J, gg.jacobian(mlp, "y", "x", residual_values()), rtol=1e-5, atol=1e-6)
+    g = gg.parse("input a\nparam w\nL = sigmoid(w * a) * w")
+    out = gg.derivative(g, "L", "w").evaluate({"a": np.float32(0.5), "w": np.float32(2.0)})
+    assert out.dtype == np.float32 and out.shape == ()
+
+
+def test_derivative_evaluate_dtype_like_evaluate(mlp):
+    vals = residual_values()
+    mixed = {**vals, "x": vals["x"].astype(np.float32)}
+    d = gg.derivative(mlp, "L", "x")
+    with pytest.raises(gg.InputError, match="mixed float types"):
+        d.evaluate(mixed)
+    assert d.evaluate(mixed, dtype=np.float64).dtype == np.float64
+    assert d.evaluate(vals, dtype=np.float32).dtype == np.float32
+    ints = {k: np.ones(np.shape(v), dtype=int) for k, v in vals.items()}
+    assert d.evaluate(ints).dtype == np.float64

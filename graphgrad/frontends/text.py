@@ -27,12 +27,14 @@ from __future__ import annotations
 import ast
 import difflib
 import operator
+import os
 import re
 import warnings
 from pathlib import Path
 
 from ..errors import GraphgradError, NamingError, ParseError, UnknownOpError
 from ..graph import Graph, Var
+from ..naming import check_user_name
 from ..ops import PUBLIC_OPS
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.MatMult: "matmul",
@@ -52,16 +54,59 @@ _NAMES = {
 MAX_LINE = 100_000
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BAD_CHAR = re.compile("[\x00\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_BAD_NAMES = {"\x0b": "LINE TABULATION", "\x0c": "FORM FEED", "\x1c": "FILE SEPARATOR",
+              "\x1d": "GROUP SEPARATOR", "\x1e": "RECORD SEPARATOR", "\x85": "NEXT LINE",
+              "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
+
+
+def split_lines(text: str) -> list[str]:
+    r"""The model's lines, as editors count them and every error's line/col does: a line ends at
+    ``\n``, ``\r\n`` or ``\r`` (not at the other characters :meth:`str.splitlines` breaks at,
+    which :func:`parse` rejects).
+
+    >>> split_lines("a\r\nb\rc\n"), split_lines("a\u2028b"), split_lines("")
+    (['a', 'b', 'c'], ['a\u2028b'], [])
+    """
+    lines = _LINE_BREAK.split(text)
+    if lines[-1] == "":
+        lines.pop()  # a final line break ends the last line; it does not start another
+    return lines
+
+
+def locate(text: str, pos: int) -> tuple[int, int]:
+    r"""The (line, col), both from 1, of character ``pos`` of ``text``, on :func:`split_lines` lines.
+
+    >>> locate("ab\r\ncd", 5)
+    (2, 2)
+    """
+    line, start = 1, 0
+    for m in _LINE_BREAK.finditer(text, 0, pos):
+        line, start = line + 1, m.end()
+    return line, pos - start + 1
+
+
 def parse(text: str, source: str = "<model>") -> Graph:
     """Parse model text into a validated :class:`Graph` (nothing in it is executed)."""
     if not isinstance(text, str):
-        raise ParseError(f"model text must be str, got {type(text).__name__}")
+        raise ParseError(f"model text must be str, got {type(text).__name__}",
+                         hint="decode bytes first (text.decode('utf-8')), or read a file with graphgrad.load(path)")
+    if not isinstance(source, str):
+        raise ParseError(f"source must be str (the model's name in messages), got {type(source).__name__}",
+                         hint="pass source='my_model.gg', or leave it out")
     return _Parser(source).parse(text)
 
 
 def load(path: str | Path) -> Graph:
     """Read and parse a model file (``*.gg``)."""
-    p = Path(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParseError(f"the path of a model file must be str or os.PathLike, got {type(path).__name__}",
+                         hint="pass the file's path, e.g. graphgrad.load('model.gg'); for model text use graphgrad.parse")
+    try:
+        p = Path(path)
+    except TypeError:  # an os.PathLike whose __fspath__ gives bytes
+        raise ParseError("the path of a model file must be text", hint="pass the path as str") from None
     try:
         raw = p.read_bytes()
     except OSError as e:
@@ -70,8 +115,8 @@ def load(path: str | Path) -> Graph:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        head = raw[: e.start].decode("utf-8")  # valid up to the bad byte; lines and cols as parse counts them
+        line, col = locate(head, len(head))
         raise ParseError(f"{p.name} is not UTF-8 text (byte 0x{raw[e.start]:02x})", line=line,
                          col=col, hint="save the model file as UTF-8") from None
     return parse(text, source=str(p))
@@ -86,11 +131,16 @@ class _Parser:
         self.later: dict[str, int] = {}
 
     def parse(self, text: str) -> Graph:
-        lines = text.splitlines()
-        if "\x00" in text:
-            line = next(i for i, raw in enumerate(lines, 1) if "\x00" in raw)
-            raise ParseError("the model text contains a NUL byte", line=line,
-                             col=lines[line - 1].index("\x00") + 1, hint="model files are plain text")
+        bad = _BAD_CHAR.search(text)
+        if bad:  # NUL, or a line break of str.splitlines that no editor shows as one
+            line, col = locate(text, bad.start())
+            c = bad.group()
+            if c == "\x00":
+                raise ParseError("the model text contains a NUL byte", line=line, col=col,
+                                 hint="model files are plain text")
+            raise ParseError(f"invalid character U+{ord(c):04X} ({_BAD_NAMES[c]})", line=line, col=col,
+                             hint="remove it; lines end with a plain newline (\\n)")
+        lines = split_lines(text)
         # where each name gets defined, for a better 'used before defined' message
         for i, raw in enumerate(lines, 1):
             m = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", raw)
@@ -135,6 +185,7 @@ class _Parser:
                     if re.fullmatch(r"\d+", d):
                         dims.append(int(d))
                     elif d.isidentifier() and not d.startswith("_"):
+                        check_user_name(d, line=line, col=pcol)  # not a keyword or reserved word
                         dims.append(d)
                         self.sizes.add(d)
                     else:

@@ -27,9 +27,8 @@ from sympy import (
     ZeroMatrix,
 )
 
-from ..autodiff import check_of
 from ..errors import DerivationError, NamingError
-from ..graph import LEAF_OPS, Graph
+from ..graph import LEAF_OPS, Graph, check_graph, check_mapping, check_node_name, node_label, shown
 from ..shapes import is_scalar, matrix_form, normalize
 from .equations import _latex, _present, _text, adjoint_symbol, model_rank, sweep
 from .expressions import Diag, Inner, Total, dims, is_matrix, size_symbol, var_symbol
@@ -147,21 +146,37 @@ class Derivative:
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
-    def evaluate(self, inputs: Mapping[str, Any], sizes: Mapping[str, int] | None = None) -> np.ndarray:
+    def evaluate(self, inputs: Mapping[str, Any], sizes: Mapping[str, int] | None = None, *,
+                 dtype: Any = None) -> np.ndarray:
         """The derivative's value at ``inputs``, computed from the SymPy expression (lambdify).
 
         The result has ``wrt``'s shape as fed, like :func:`graphgrad.grad` (``(N,)`` for a vector
-        fed 1-D, ``(N, 1)`` for one fed as a column); a Jacobian is ``(M, N)``.
+        fed 1-D, ``(N, 1)`` for one fed as a column); a Jacobian is ``(M, N)``. dtypes follow
+        :func:`graphgrad.evaluate`: all-float32 inputs give float32 (every intermediate value is
+        rounded to it), float64 or integers float64, a mix is an error unless ``dtype=`` says which.
+
+        >>> import graphgrad as gg
+        >>> d = derivative(gg.parse("input x[N]\\nL = sum(x * x)"), "L", "x")
+        >>> d.evaluate({"x": np.array([1.0, 2.0], dtype=np.float32)})
+        array([2., 4.], dtype=float32)
         """
         from ..evaluate import prepare
 
-        feed = prepare(self.graph, inputs, None, sizes, np.float64)
+        inputs = check_mapping(inputs, "inputs")
+        if sizes is not None:
+            sizes = check_mapping(sizes, "sizes", keys="size names")
+        feed = prepare(self.graph, inputs, None, sizes, dtype)
+        dt = feed.dtype
+
+        def value(e: sp.Basic) -> Any:  # computed by NumPy, then rounded to the inputs' dtype
+            return np.asarray(_lambdify_eval(e, env), dtype=dt)
+
         if feed.batch is not None:
             raise DerivationError("Derivative.evaluate takes one sample, not a batch",
                                   hint="feed inputs without the leading batch axis")
         env: dict[sp.Basic, Any] = {}
         for n, v in feed.values.items():
-            env[var_symbol(n, self.graph.shape(n))] = float(v[0, 0]) if is_scalar(self.graph.shape(n)) else v
+            env[var_symbol(n, self.graph.shape(n))] = v[0, 0] if is_scalar(self.graph.shape(n)) else v
         for n, v in feed.sizes.items():
             env[size_symbol(n)] = int(v)
         conv = sweep(self.graph, self.of).converter
@@ -169,10 +184,12 @@ class Derivative:
         for n in self.graph.named_nodes():  # named intermediates, from their SymPy definitions
             if self.graph.op(n) not in LEAF_OPS:
                 conv(n)
-                env[conv.memo[n]] = _lambdify_eval(conv.definition(n), env)
+                v = value(conv.definition(n))
+                env[conv.memo[n]] = v[()] if v.ndim == 0 else v
         for s, d in self.where:
-            env[s] = _lambdify_eval(d, env)
-        out = np.asarray(_lambdify_eval(self.body, env), dtype=np.float64)
+            v = value(d)
+            env[s] = v[()] if v.ndim == 0 else v
+        out = value(self.body)
         if self.jacobian:
             r, c = (int(sp.sympify(d).subs({size_symbol(k): v for k, v in feed.sizes.items()}))
                     for d in self.body.shape)
@@ -203,11 +220,16 @@ def derivative(graph: Graph, of: str, wrt: str, expand: bool = False, *, prime: 
     >>> print(derivative(g, "f", "x"))
     ∂f/∂x = v vᵀ
     """
-    if of not in graph:
-        check_of(graph, of, scalar=False)
+    check_graph(graph, "derivative")
+    check_node_name(graph, of, "of")
+    if not isinstance(wrt, str):
+        several = not isinstance(wrt, (bytes, Mapping)) and hasattr(wrt, "__iter__")
+        raise NamingError(f"wrt must be one node name (str), got {type(wrt).__name__} {shown(wrt)}",
+                          node=node_label(wrt), hint="call derivative once per variable" if several else
+                          "pass wrt='x'")
     if wrt not in graph:
-        raise NamingError(f"wrt {wrt!r} is not defined", node=str(wrt),
-                         hint="wrt must name a variable: " + ", ".join(graph.named_nodes()))
+        raise NamingError(f"wrt {shown(wrt)} is not defined", node=node_label(wrt),
+                         hint="wrt must name a variable: " + ", ".join(graph.named_nodes()[-8:]))
     if not graph.is_named(wrt) or graph.op(wrt) in ("literal", "size"):
         raise DerivationError(f"cannot differentiate with respect to {graph.describe(wrt)}", node=wrt,
                               hint="wrt must be an input, param, const or named intermediate")
