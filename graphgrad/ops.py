@@ -214,9 +214,8 @@ def np_sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def np_dsigmoid(x: np.ndarray) -> np.ndarray:
-    """σ'(x) = σ(x)(1 − σ(x))."""
-    s = np_sigmoid(x)
-    return s * (1 - s)
+    """σ'(x) = σ(x)(1 − σ(x)) = σ(x) σ(−x): the second form keeps its digits where σ(x) rounds to 1."""
+    return np_sigmoid(x) * np_sigmoid(-x)
 
 
 def np_norm(x: np.ndarray) -> np.ndarray:
@@ -381,13 +380,21 @@ def matrix_elementwise(name: str, c, args, shapes, out):
 # e.view(), and e.out (None, or the position of the operand whose dead buffer takes the result).
 
 SIGMOID_HELPER = '''def _sigmoid(t, out=None):
-    """σ(t) = exp(−log(1 + exp(−t))): exact over the whole float range (no clipping), in one buffer."""
+    """σ(t) = 1 / (1 + exp(−t)), in one buffer, exact over the whole float range: where exp(−t)
+    would overflow (t < −709 in float64, −88 in float32), σ(t) = exp(t) to the last bit."""
     if np.ndim(t) == 0:
         return np.exp(-np.logaddexp(0.0, -t))
+    cap = {2: 11.0, 4: 88.0}.get(t.dtype.itemsize, 709.0)
+    low = t < -cap
+    tail = np.exp(t[low]) if low.any() else None
     e = np.negative(t, out=out)
-    np.logaddexp(0.0, e, out=e)
-    np.negative(e, out=e)
-    return np.exp(e, out=e)
+    np.minimum(e, cap, out=e)
+    np.exp(e, out=e)
+    e += 1.0
+    np.reciprocal(e, out=e)
+    if tail is not None:
+        e[low] = tail
+    return e
 '''
 
 UNIT_HELPER = '''def _unit(a, axis):
