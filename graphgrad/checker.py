@@ -11,6 +11,12 @@ cannot hide). When the two differ it looks for one of these slips:
   path ``y = x + …`` contributes ȳ to x̄);
 * an extra term, or a sign or factor error in one term or in the whole expression.
 
+Everything is bounded, so that no candidate makes it hang or overflow the stack: ``trials`` is
+1 to :data:`MAX_TRIALS`, the candidate at most :data:`MAX_CANDIDATE_CHARS` characters and
+:data:`MAX_CANDIDATE_DEPTH` operators deep (a long flat sum ``a + b + ...`` of thousands of terms
+is regrouped into a balanced tree first, so it stays shallow), and the search for slips gives up
+on the kinds of slip whose search would take too long (saying so).
+
 >>> import graphgrad as gg
 >>> g = gg.parse("input x[N]\\nparam W[K, N]\\nconst r[K]\\nL = dot(r, W @ x)")
 >>> check(g, "L", "x", "W.T @ r").correct
@@ -22,7 +28,12 @@ missing transpose: ...
 from __future__ import annotations
 
 import ast
+import io
 import itertools
+import keyword
+import math
+import tokenize
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +49,22 @@ from .naming import pretty
 from .shapes import fmt, normalize
 
 TOL = 1e-7  # relative error below which a candidate is correct
+MAX_TRIALS = 100
+"""Most random size bindings :func:`check` tries (each wrong candidate's diagnosis costs about
+70 ms per trial on the residual MLP)."""
+MAX_SEED = 2**64 - 1
+MAX_CANDIDATE_CHARS = 100_000
+"""Longest candidate, in characters (as long as a line of a model file may be)."""
+MAX_CANDIDATE_DEPTH = 100
+"""Deepest nesting of operators in a candidate, after a long sum is regrouped (a derivative
+written by hand is rarely ten deep)."""
+MAX_CANDIDATE_NODES = 50_000
+"""Most names, numbers and operators in a candidate."""
+MAX_VALUE_ELEMENTS = 10_000_000
+"""Most numbers in one value at a trial's sizes (a model with huge fixed dimensions)."""
+_REGROUP = 32  # a sum of more top-level terms than this is regrouped into a balanced tree
+_SEARCH_BUDGET = 100_000  # most candidate nodes built while searching for transposes
+_MAX_TERM_SEARCH = 200  # most top-level terms searched for an extra or wrong term
 
 
 @dataclass
@@ -72,12 +99,94 @@ class CheckResult:
 # ----------------------------------------------------------------------------- building candidates
 
 
-def _parse_expr(text: str) -> ast.expr:
+def _top_level_terms(text: str) -> list[tuple[int, str]] | None:
+    """The signed top-level terms of a one-line sum (``a - b + c`` -> ``[(1, 'a'), (-1, 'b'),
+    (1, 'c')]``), found with the tokenizer (no recursion); None when the text is not such a sum or
+    has an operator binding more loosely than ``+`` at the top level."""
+    if "\n" in text or "\r" in text:
+        return None
+    cuts: list[tuple[int, int, int]] = []  # (start of the operator, end, sign)
+    level, prev = 0, None
+    tight = {"+", "-", "*", "/", "@", "**", ".", "%", "//", "~"}
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:  # it would swallow the parentheses added after it
+                return None
+            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+                continue
+            if tok.type == tokenize.OP:
+                if tok.string in "([{":
+                    level += 1
+                elif tok.string in ")]}":
+                    level -= 1
+                elif level == 0:
+                    if tok.string not in tight:
+                        return None
+                    binary = prev is not None and (prev.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING)
+                                                   or prev.string in (")", "]", "}"))
+                    if tok.string in "+-" and binary:
+                        cuts.append((tok.start[1], tok.end[1], 1 if tok.string == "+" else -1))
+            elif level == 0 and tok.type == tokenize.NAME and (keyword.iskeyword(tok.string)
+                                                               or keyword.issoftkeyword(tok.string)):
+                return None
+            prev = tok
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    if level != 0 or not cuts:
+        return None
+    terms, start, sign = [], 0, 1
+    for a, b, sg in cuts:
+        terms.append((sign, text[start:a].strip()))
+        start, sign = b, sg
+    terms.append((sign, text[start:].strip()))
+    return terms if all(t for _, t in terms) else None
+
+
+def _balanced(terms: list[tuple[int, str]]) -> str:
+    """``t1 ± t2 ± ...`` as a balanced tree of parenthesised sums: the same value, depth log2(n)."""
+    parts = [f"({t})" if sign > 0 else f"(-({t}))" for sign, t in terms]
+    while len(parts) > 1:
+        parts = [f"({parts[i]} + {parts[i + 1]})" if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep ``tree`` nests (iterative)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((k, d + 1) for k in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _regroup(text: str) -> str:
+    """``text``, or, for a sum of many terms, the same sum grouped as a balanced tree."""
+    terms = _top_level_terms(text)
+    return _balanced(terms) if terms is not None and len(terms) > _REGROUP else text
+
+
+def _parse_expr(text: str) -> ast.expr:
+    too_deep = ParseError(f"the candidate nests too deeply (more than {MAX_CANDIDATE_DEPTH} operators deep)",
+                          hint="write a chain of products or transposes in fewer steps, or check it in parts")
+    try:
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence": not the user's concern
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise ParseError(f"the candidate is not an expression: {e.msg}", col=e.offset,
                          hint="write it in the model syntax, e.g. W1.T @ z") from None
+    except (RecursionError, MemoryError):
+        raise too_deep from None
+    except ValueError as e:  # e.g. a NUL character
+        raise ParseError(f"the candidate is not an expression: {e}", hint="write it in the model syntax") from None
+    nodes = sum(1 for _ in ast.walk(tree))
+    if nodes > MAX_CANDIDATE_NODES:
+        raise ParseError(f"the candidate has {nodes:,} names, numbers and operators (limit "
+                         f"{MAX_CANDIDATE_NODES:,})", hint="check it in parts")
+    if _depth(tree) > MAX_CANDIDATE_DEPTH + 2:  # + Expression and the root
+        raise too_deep
     return tree.body
 
 
@@ -106,6 +215,16 @@ def _sizes(graph: Graph, trials: int, rng: np.random.Generator) -> list[dict[str
         vals = rng.choice(np.arange(2, 2 + max(6, 2 * len(names))), size=len(names), replace=False)
         out.append({n: int(v) for n, v in zip(names, vals)})
     return out
+
+
+def _check_sizes(graph: Graph, sizes: dict[str, int]) -> None:
+    """Refuse a model whose values at ``sizes`` would not fit in memory (huge fixed dimensions)."""
+    for n in graph.topo_order():
+        shape = [sizes.get(d, 1) if isinstance(d, str) else int(d) for d in graph.shape(n)]
+        count = math.prod(shape)
+        if count > MAX_VALUE_ELEMENTS:
+            raise ShapeError(f"{graph.describe(n)} would hold {count:,} numbers at the sizes tried "
+                             f"(limit {MAX_VALUE_ELEMENTS:,})", hint="use size names (N, K) for large dimensions")
 
 
 def _values(graph: Graph, sizes: dict[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -170,14 +289,29 @@ def _toggle(tree: ast.expr, picks: set[int]) -> ast.expr:
                 return ast.Attribute(value=new, attr="T", ctx=ast.Load())
             return new
 
-    import copy
-
-    mapping: dict[int, int] = {}
-    clone = copy.deepcopy(tree)
-    for a, b in zip(ast.walk(tree), ast.walk(clone)):
-        mapping[id(a)] = id(b)
-    picks = {mapping[p] for p in picks}
+    copies = _clone(tree)
+    clone = copies[id(tree)]
+    picks = {id(copies[p]) for p in picks}
     return ast.fix_missing_locations(T().visit(clone))
+
+
+def _clone(tree: ast.AST) -> dict[int, ast.AST]:
+    """A deep copy of ``tree``, made without recursion: id(original node) -> its copy."""
+    new: dict[int, ast.AST] = {}
+    for node in reversed(list(ast.walk(tree))):  # ast.walk lists parents before their children
+        fields = {}
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, ast.AST):
+                value = new[id(value)]
+            elif isinstance(value, list):
+                value = [new[id(v)] if isinstance(v, ast.AST) else v for v in value]
+            fields[name] = value
+        c = type(node)(**fields)
+        for a in node._attributes:
+            if hasattr(node, a):
+                setattr(c, a, getattr(node, a))
+        new[id(node)] = c
+    return new
 
 
 def _describe_toggle(tree: ast.expr, picks: set[int]) -> list[str]:
@@ -294,16 +428,27 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
     sizes with distinct size values; a wrong candidate gets a diagnosis of the slip."""
     from .symbolic import derivative
 
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= MAX_TRIALS:
+        raise GraphgradError(f"trials must be an integer from 1 to {MAX_TRIALS}, got {trials!r}", hint="e.g. trials=3")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise GraphgradError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}", hint="e.g. seed=0")
     check_of(graph, of)
-    if wrt not in graph or not graph.is_named(wrt):
+    if not isinstance(wrt, str) or wrt not in graph or not graph.is_named(wrt):
         raise NamingError(f"wrt {wrt!r} is not a variable of the model", node=str(wrt),
                          hint="wrt must name a variable: " + ", ".join(graph.named_nodes()))
     if not isinstance(candidate, str) or not candidate.strip():
         raise ParseError("the candidate is empty", hint="write an expression, e.g. W1.T @ z")
+    if len(candidate) > MAX_CANDIDATE_CHARS:
+        raise ParseError(f"the candidate is {len(candidate):,} characters long (limit {MAX_CANDIDATE_CHARS:,})",
+                         hint="check it in parts")
+    source = _regroup(candidate.strip())  # a long flat sum, as a shallow tree
+    tree = _parse_expr(source)
     expected = str(derivative(graph, of, wrt)).split(" = ", 1)[1]  # shared parts stay in 'where'
     rng = np.random.default_rng(seed)
-    runs = [_Trial(graph, of, wrt, s, rng) for s in _sizes(graph, trials, rng)]
-    tree = _parse_expr(candidate)
+    sizes = _sizes(graph, trials, rng)
+    for sz in sizes:
+        _check_sizes(graph, sz)
+    runs = [_Trial(graph, of, wrt, s, rng) for s in sizes]
     want_shape = normalize(graph.shape(wrt))
     diagnosis: list[str] = []
 
@@ -329,7 +474,12 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
                 break
         return max(_rel(v, r.truth) for v, r in zip(values, runs)), values, None
 
-    err, values, why = attempt(candidate)
+    try:
+        err, values, why = attempt(source)
+    except GraphgradError as e:
+        if source == candidate.strip():
+            raise
+        raise type(e)(e.message, node=e.node, hint=e.hint) from None  # columns of the regrouped text
     result = CheckResult(of, wrt, candidate, err <= tol, err, [r.sizes for r in runs], expected, diagnosis)
     if result.correct:
         return result
@@ -337,8 +487,13 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
     # 1. transposes: the shapes do not fit, or fit only because a matrix is square
     work_tree, work_values, work_err = tree, values, err
     sites = _transpose_sites(tree, graph)
+    size = sum(1 for _ in ast.walk(tree))
     best: tuple[float, set[int], list[np.ndarray] | None] | None = None
+    searched = 0  # the most operands changed at once that the search covered
     for k in (1, 2, 3) if values is None else (1, 2):
+        if math.comb(len(sites), k) * size > _SEARCH_BUDGET:
+            break
+        searched = k
         found = False
         for combo in itertools.combinations([s for s, _ in sites], k):
             picks = set(combo)
@@ -364,7 +519,14 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
                                                              else ""))
         work_tree, work_values, work_err = _toggle(tree, best[1]), best[2], best[0]
     elif values is None:
-        diagnosis.append(f"the shapes do not fit ({why}), and no transpose of one to three operands fixes them")
+        if searched == 3:
+            diagnosis.append(f"the shapes do not fit ({why}), and no transpose of one to three operands fixes them")
+        elif searched:
+            diagnosis.append(f"the shapes do not fit ({why}), and no transpose of one or {searched} operands "
+                             "fixes them (the candidate is too large to search further)")
+        else:
+            diagnosis.append(f"the shapes do not fit ({why}); the candidate is too large to search for a "
+                             "missing transpose")
         return result
     if work_err <= tol:
         return result
@@ -395,6 +557,10 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
 
     # 4. one term extra, of the wrong sign, or off by a factor
     terms = _terms(work_tree)
+    if len(terms) > _MAX_TERM_SEARCH:
+        diagnosis.append(f"not recognised as one slip (relative error {work_err:.1e}); with {len(terms)} terms "
+                         "the candidate is too large to search for an extra or wrong term")
+        return result
     if len(terms) > 1:
         for t, sign in terms:
             try:
@@ -428,4 +594,5 @@ def check_all(graph: Graph, of: str, candidates: Mapping[str, str], **kw: Any) -
     return {w: check(graph, of, w, c, **kw) for w, c in candidates.items()}
 
 
-__all__ = ["check", "check_all", "CheckResult", "build", "DerivationError"]
+__all__ = ["check", "check_all", "CheckResult", "build", "DerivationError", "MAX_TRIALS", "MAX_CANDIDATE_CHARS",
+           "MAX_CANDIDATE_DEPTH", "MAX_CANDIDATE_NODES"]

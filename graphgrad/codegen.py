@@ -133,7 +133,7 @@ class CompiledFunction:
         prog = self._latest or self.program(*self._default[:1], dict(self._default[1]))
         return prog.module(model)
 
-    def specialize(self, **example: Any) -> Any:
+    def specialize(self, /, **example: Any) -> Any:
         """The generated function for ``example``'s signature, called with no checks at all.
 
         For hot loops: ``step = f.specialize(**inputs)`` checks ``inputs`` once, like a call
@@ -148,7 +148,7 @@ class CompiledFunction:
         return self.program(feed.batched, sizes).function()
 
     # ------------------------------------------------------------------ calling
-    def __call__(self, **inputs: Any) -> Any:
+    def __call__(self, /, **inputs: Any) -> Any:
         try:
             arrays = self._take(inputs)
             key = tuple(map(_SIGNATURE, arrays))

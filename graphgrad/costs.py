@@ -210,11 +210,11 @@ class CostReport:
         return [("forward", self.forward), ("VJP (Jᵀy)", self.vjp), ("JVP (J t)", self.jvp),
                 (jac, self.jacobian)]
 
-    def at(self, **sizes: int) -> dict[str, dict[str, int]]:
+    def at(self, /, **sizes: int) -> dict[str, dict[str, int]]:
         """Numbers for the given sizes: ``{"forward"|"vjp"|"jvp"|"jacobian": {"flops", "memory"}}``."""
         return {k: getattr(self, k).at(sizes) for k in ("forward", "vjp", "jvp", "jacobian")}
 
-    def table(self, **sizes: int) -> str:
+    def table(self, /, **sizes: int) -> str:
         """A plain-text table: symbolic FLOPs and memory, and numbers when sizes are given.
 
         Where the symbolic peak is a ``Max``, the table shows its largest term for large sizes;

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from ..codegen import compile, compile_forward, compile_vjp
 from ..errors import InputError
-from ..frontends.text import load
-from .common import add_model, parse_sizes
+from ..naming import check_function_name
+from .common import add_model, load_model, parse_sizes
 
 HELP = "compile a model to a standalone NumPy module (value and gradients, forward only, or a VJP)"
 
@@ -28,26 +29,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="inputs that carry a leading batch axis (no name given: every input)")
     p.add_argument("--reduce", choices=["sum"], default=None,
                    help="with --batch: return the batch-summed value of --of instead of per sample")
-    p.add_argument("--size", metavar="NAME=INT", nargs="+", default=[],
+    p.add_argument("--size", metavar="NAME=INT", nargs="+", action="extend", default=[],
                    help="sizes the matrix-chain order may use, e.g. --size N=256 K=512 (the code "
                    "still runs for any sizes)")
-    p.add_argument("--name", metavar="IDENT", help="name of the generated function")
+    p.add_argument("--name", metavar="IDENT", help="name of the generated function (an ASCII identifier, "
+                   "not a keyword, not starting with _)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module here (default: stdout)")
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that contradict each other, or that would be silently ignored."""
+    if args.forward is not None:
+        given = [f for f, on in (("--of", args.of), ("--wrt", args.wrt), ("--vjp", args.vjp),
+                                 ("--reduce", args.reduce)) if on]
+        if given:
+            raise InputError(f"--forward compiles the forward pass only: it takes no {given[0]}",
+                             hint=f"drop {given[0]}, or drop --forward")
+    elif not args.of:
+        raise InputError("say what to compile", hint="pass --of NAME (with --wrt ...) or --forward")
+    if args.reduce and args.vjp:
+        raise InputError("--reduce does not apply to --vjp (the cotangent sets the weighting)",
+                         hint="drop --reduce, or drop --vjp")
+    if args.reduce and args.batch is None:
+        raise InputError("--reduce sums over the batch axis: it needs --batch", hint="add --batch, or drop --reduce")
+    if args.name is not None:
+        check_function_name(args.name)
+    if args.output is not None:
+        if not args.output:
+            raise InputError("the --output path is empty", hint="e.g. -o grad_fn.py")
+        if os.path.isdir(args.output):
+            raise InputError(f"--output {args.output!r} is a directory", hint="give a file path, e.g. -o grad_fn.py")
+        try:
+            same = os.path.exists(args.output) and os.path.samefile(args.output, args.model)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(f"--output {args.output!r} is the model file: writing would overwrite it",
+                             hint="e.g. -o grad_fn.py")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad codegen``."""
-    graph = load(args.model)
+    _check_flags(args)
+    graph = load_model(args.model)
     batched = None
     if args.batch is not None:
         batched = args.batch or graph.leaves("input")
-    sizes = parse_sizes(args.size)
-    if args.name is not None and not args.name.isidentifier():
-        raise InputError(f"--name {args.name!r} is not a Python identifier", hint="e.g. --name grad_fn")
+    sizes = parse_sizes(args.size, graph)
     if args.forward is not None:
         f = compile_forward(graph, args.forward or None, batched=batched, sizes=sizes, name=args.name)
-    elif not args.of:
-        raise InputError("say what to compile", hint="pass --of NAME (with --wrt ...) or --forward")
     elif args.vjp:
         f = compile_vjp(graph, args.of, args.wrt, batched=batched, sizes=sizes, name=args.name)
     else:
@@ -58,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as e:
-            raise InputError(f"cannot write {args.output!r}: {e.strerror}",
-                             hint="check the path and permissions") from None
+            raise InputError(f"cannot write {args.output!r}: {e.strerror or e}",
+                             hint="check the path, the permissions and the free space") from None
         print(f"wrote {args.output}: def {f.name}(...)", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..evaluate import value_and_grad
 from ..models import model, text
-from .common import fmt_array, random_inputs
+from .common import MAX_SEED, fmt_array, int_arg, random_inputs
 
 HELP = "run the residual MLP end to end: render it to SVG, print its backprop equations and ∂L/∂x, evaluate it"
 
@@ -19,7 +20,8 @@ HELP = "run the residual MLP end to end: render it to SVG, print its backprop eq
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``graphgrad demo``."""
     p.add_argument("-o", "--out-dir", default=".", help="where to write the pictures (default: .)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random values (default 0)")
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED, "--seed 0"), default=0,
+                   help="seed of the random values, 0 to 2**64 - 1 (default 0)")
 
 
 def _has(module: str) -> bool:
@@ -32,10 +34,13 @@ def _has(module: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad demo``."""
     t0 = time.perf_counter()
+    out = Path(args.out_dir)
+    if not args.out_dir or (out.exists() and not out.is_dir()):
+        raise InputError(f"--out-dir {args.out_dir!r} is " + ("not a directory" if args.out_dir else "empty"),
+                         hint="give a directory for the pictures, e.g. -o out")
     graph = model("residual_mlp")
     print("The model (examples/residual_mlp.gg):\n")
     print("    " + text("residual_mlp").strip().replace("\n", "\n    ") + "\n")
-    out = Path(args.out_dir)
     if _has("graphgrad.printing.dot"):
         from ..printing.dot import render
 

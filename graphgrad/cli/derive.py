@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from ..symbolic import backprop, derivative
-from .common import add_model
+from .common import add_model, load_model
 
 HELP = "print the backprop equations of --of (or, with --wrt, one derivative), in Unicode or LaTeX"
 
@@ -27,9 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad derive``."""
-    from .common import load
-
-    graph = load(args.model)
+    if args.expand and not args.wrt:
+        raise InputError("--expand applies only with --wrt", hint="add --wrt NAME, or drop --expand")
+    graph = load_model(args.model)
     if args.wrt:
         d = derivative(graph, args.of, args.wrt, expand=args.expand, prime=args.prime)
         print(d.latex() if args.latex else d)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from ..evaluate import evaluate, value_and_grad
 from .common import add_inputs, add_model, fmt_array, model_and_inputs, shape_text
 
@@ -21,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad eval``."""
+    if args.wrt and not args.of:
+        raise InputError("--wrt needs --of: the scalar whose gradients to print", hint="add --of NAME, e.g. --of L")
     graph, inputs = model_and_inputs(args)
     vals = evaluate(graph, inputs)
     width = max(len(n) for n in vals)

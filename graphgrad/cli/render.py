@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 from ..errors import RenderError
@@ -18,8 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to write; the suffix picks the format: .svg .png .dot .pdf (default: SVG on stdout)")
     p.add_argument("--view", choices=("variables", "ops"), default="variables",
                    help="one node per named variable (default) or one node per op")
-    p.add_argument("--backward", action="store_true", help="add the adjoint graph (x̄, z̄, ...) with local rules")
-    p.add_argument("--backward-only", action="store_true", help="draw the adjoint graph alone")
+    b = p.add_mutually_exclusive_group()
+    b.add_argument("--backward", action="store_true", help="add the adjoint graph (x̄, z̄, ...) with local rules")
+    b.add_argument("--backward-only", action="store_true", help="draw the adjoint graph alone")
     p.add_argument("--of", metavar="NAME", help="the scalar of the backward pass (default: the last named scalar)")
     p.add_argument("--no-params", action="store_true", help="hide parameters and constants")
     p.add_argument("--between", nargs=2, metavar=("FROM", "TO"), help="keep only the nodes on paths FROM -> TO")
@@ -28,17 +31,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", help="a caption above the picture")
     p.add_argument("--engine", choices=("auto", "system", "embedded"), default="auto",
                    help="Graphviz to lay out with: the system 'dot' or the embedded (pip) one (default: auto)")
-    p.add_argument("--scale", type=float, default=2.0, help="PNG zoom (default 2)")
+    p.add_argument("--scale", type=_scale, default=2.0, help="PNG zoom, a positive number (default 2)")
     add_inputs(p)
+
+
+def _scale(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r} (fix: e.g. --scale 2)") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"the PNG zoom must be a positive finite number, got {text!r} "
+                                         "(fix: e.g. --scale 2)")
+    return v
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad render``."""
+    from ..autodiff import check_of
     from ..evaluate import evaluate, grad
     from ..printing.dot import render
     from ..printing.views import default_of
 
+    if args.output is not None and (not args.output or os.path.isdir(args.output)):
+        raise RenderError(f"--output {args.output!r} is " + ("a directory" if args.output else "empty"),
+                          hint="give a file path; the suffix picks the format, e.g. -o model.svg")
     graph, inputs = model_and_inputs(args, need_inputs=False)
+    if args.of is not None:
+        check_of(graph, args.of)
+    if args.output is not None:
+        try:
+            same = os.path.exists(args.output) and os.path.samefile(args.output, args.model)
+        except OSError:
+            same = False
+        if same:
+            raise RenderError(f"--output {args.output!r} is the model file: writing would overwrite it",
+                              hint="e.g. -o model.svg")
     backward = "only" if args.backward_only else bool(args.backward)
     values = grads = None
     if inputs is not None:
@@ -47,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
         named = [n for n in graph.named_nodes() if graph.op(n) not in ("size",)]
         wrt = [n for n in named if n == of or n in graph.ancestors(of)]
         grads = grad(graph, of, wrt, inputs)
-    if args.scale <= 0:
-        raise RenderError(f"--scale must be positive, got {args.scale}", hint="e.g. --scale 2")
     svg = render(graph, args.output, view=args.view, backward=backward, of=args.of, values=values, grads=grads,
                  params=not args.no_params, between=tuple(args.between) if args.between else None,
                  clusters=args.clusters, legend=args.legend, title=args.title, engine=args.engine, scale=args.scale)
