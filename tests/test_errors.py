@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -390,3 +392,16 @@ def test_builder_checks_sizes_and_literals_as_from_networkx_does():
         m.literal(10**400)
     with pytest.raises(NamingError):
         m.size("h 1")
+
+
+def test_load_reads_regular_files_only_and_bounded(tmp_path):
+    # a FIFO or /dev/zero would block or never end: refused before it is opened
+    fifo = tmp_path / "pipe.gg"
+    os.mkfifo(fifo)
+    for path, what in ((fifo, "FIFO"), ("/dev/zero", "character device"), (tmp_path, "directory")):
+        with pytest.raises(ParseError, match=what):
+            gg.load(path)
+    big = tmp_path / "big.gg"
+    big.write_text("input x\n" + "# padding\n" * 120_000)
+    with pytest.raises(ParseError, match="over the limit"):
+        gg.load(big)

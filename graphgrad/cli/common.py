@@ -13,20 +13,18 @@ import io
 import json
 import os
 import re
-import stat
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ParseError
-from ..frontends.text import locate, parse
+from ..errors import InputError
+from ..files import MiB, check_regular, mib_text, read_file
+from ..frontends.text import MAX_MODEL_BYTES, load
 from ..graph import Graph
 from ..shapes import matrix_form
 
-MiB = 1 << 20
-MAX_MODEL_BYTES = 1 * MiB
 """Largest model file (*.gg) the CLI reads: a model of tens of thousands of lines."""
 MAX_JSON_BYTES = 16 * MiB
 """Largest .json inputs file."""
@@ -44,10 +42,6 @@ MAX_TOTAL_ELEMENTS = 50_000_000
 """With --random: most numbers in all values of the model together (400 MB of float64)."""
 
 _INT = re.compile(r"[+-]?[0-9]+")
-
-
-def _mib(n: int) -> str:
-    return f"{n / MiB:.3g} MiB"
 
 
 # ----------------------------------------------------------------------------- command-line numbers
@@ -73,77 +67,9 @@ def int_arg(lo: int, hi: int, example: str = "") -> Any:
 # ----------------------------------------------------------------------------- files
 
 
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def check_regular(path: str | os.PathLike, what: str, hint: str) -> os.stat_result:
-    """``os.stat`` of ``path``, which must exist and be a regular file (not a directory, FIFO,
-    device or socket: reading those fails, blocks or never ends); an :class:`InputError` if not."""
-    name = os.fsdecode(path)
-    if not name:
-        raise InputError(f"the {what} path is empty", hint=hint)
-    try:
-        st = os.stat(name)
-    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
-        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise InputError(f"cannot read {what} {name!r}: {why}", hint=hint) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{what} {name!r} is {_kind(st.st_mode)}, not a regular file", hint=hint)
-    return st
-
-
-def read_file(path: str | os.PathLike, what: str, limit: int, hint: str) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them, or an :class:`InputError`
-    naming ``what`` the file is (``"model file"``) and, in ``hint``, what to pass instead.
-
-    Directories, FIFOs, devices and sockets are refused before they are opened, and again on the
-    opened file (opened non-blocking, so a path swapped for a FIFO in between cannot block); the
-    read itself stops after ``limit + 1`` bytes.
-    """
-    name = os.fsdecode(path)
-    st = check_regular(name, what, hint)
-    too_big = f"give a {what} of at most {_mib(limit)}"
-    if st.st_size > limit:
-        raise InputError(f"{what} {name!r} is {_mib(st.st_size)}, over the limit of {_mib(limit)}", hint=too_big)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(name, flags)
-        with os.fdopen(fd, "rb", buffering=0) as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):  # swapped after the first look
-                raise InputError(f"{what} {name!r} is {_kind(st.st_mode)}, not a regular file", hint=hint)
-            chunks, left = [], limit + 1
-            while left > 0:
-                b = f.read(min(left, 1 << 20))
-                if not b:
-                    break
-                chunks.append(b)
-                left -= len(b)
-    except OSError as e:
-        raise InputError(f"cannot read {what} {name!r}: {e.strerror or e}", hint=hint) from None
-    data = b"".join(chunks)
-    if len(data) > limit:  # it grew after the stat
-        raise InputError(f"{what} {name!r} is over the limit of {_mib(limit)}", hint=too_big)
-    return data
-
-
 def load_model(path: str) -> Graph:
     """Read and parse a model file, bounded: a regular file of at most :data:`MAX_MODEL_BYTES`."""
-    raw = read_file(path, "model file", MAX_MODEL_BYTES, "give the path of a model file (*.gg)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        head = raw[: e.start].decode("utf-8")  # valid up to the bad byte; lines and cols as parse counts them
-        line, col = locate(head, len(head))
-        raise ParseError(f"{Path(path).name} is not UTF-8 text (byte 0x{raw[e.start]:02x})", line=line,
-                         col=col, hint="save the model file as UTF-8") from None
-    return parse(text, source=str(path))
+    return load(path)
 
 
 # ----------------------------------------------------------------------------- feeding values
@@ -151,15 +77,15 @@ def load_model(path: str) -> Graph:
 
 def add_model(p: argparse.ArgumentParser) -> None:
     """The MODEL positional argument."""
-    p.add_argument("model", metavar="MODEL", help=f"model file (*.gg, at most {_mib(MAX_MODEL_BYTES)})")
+    p.add_argument("model", metavar="MODEL", help=f"model file (*.gg, at most {mib_text(MAX_MODEL_BYTES)})")
 
 
 def add_inputs(p: argparse.ArgumentParser) -> None:
     """--inputs FILE | --random SEED, with --size NAME=INT ..."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--inputs", metavar="FILE",
-                   help=f"values to feed: a .npz (at most {_mib(MAX_NPZ_BYTES)}) or .json (at most "
-                   f"{_mib(MAX_JSON_BYTES)}) file of name -> array")
+                   help=f"values to feed: a .npz (at most {mib_text(MAX_NPZ_BYTES)}) or .json (at most "
+                   f"{mib_text(MAX_JSON_BYTES)}) file of name -> array")
     g.add_argument("--random", metavar="SEED", type=int_arg(0, MAX_SEED, "--random 0"),
                    help="feed seeded random values (standard normal) of the sizes given by --size")
     p.add_argument("--size", metavar="NAME=INT", nargs="+", action="extend", default=[],
@@ -280,7 +206,7 @@ def _read_npz(raw: bytes, name: str) -> dict[str, Any]:
         infos = zf.infolist()
         unpacked = sum(i.file_size for i in infos)
         if unpacked > MAX_NPZ_BYTES:
-            raise InputError(f"{name} unpacks to {_mib(unpacked)}, over the limit of {_mib(MAX_NPZ_BYTES)}",
+            raise InputError(f"{name} unpacks to {mib_text(unpacked)}, over the limit of {mib_text(MAX_NPZ_BYTES)}",
                              hint="give smaller arrays")
         out = {}
         for info in infos:

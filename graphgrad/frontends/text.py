@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import GraphgradError, NamingError, ParseError, UnknownOpError
+from ..files import read_file
 from ..graph import Graph, Var
 from ..naming import check_user_name
 from ..ops import PUBLIC_OPS
@@ -98,8 +99,13 @@ def parse(text: str, source: str = "<model>") -> Graph:
     return _Parser(source).parse(text)
 
 
+MAX_MODEL_BYTES = 1 << 20
+"""Largest model file :func:`load` reads (1 MiB: a model of tens of thousands of lines)."""
+
+
 def load(path: str | Path) -> Graph:
-    """Read and parse a model file (``*.gg``)."""
+    """Read and parse a model file (``*.gg``): a regular file of at most :data:`MAX_MODEL_BYTES`
+    (a FIFO or ``/dev/zero`` is refused, never read)."""
     if not isinstance(path, (str, os.PathLike)):
         raise ParseError(f"the path of a model file must be str or os.PathLike, got {type(path).__name__}",
                          hint="pass the file's path, e.g. graphgrad.load('model.gg'); for model text use graphgrad.parse")
@@ -107,11 +113,7 @@ def load(path: str | Path) -> Graph:
         p = Path(path)
     except TypeError:  # an os.PathLike whose __fspath__ gives bytes
         raise ParseError("the path of a model file must be text", hint="pass the path as str") from None
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ParseError(f"cannot read {str(p)!r}: {e.strerror or e}",
-                         hint="check the path of the model file") from None
+    raw = read_file(p, "model file", MAX_MODEL_BYTES, "give the path of a model file (*.gg)", ParseError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
