@@ -89,6 +89,8 @@ class CompiledFunction:
             inner = [w for w in wrt if graph.op(w) not in LEAF_KINDS and w != of]  # their values give shapes
             self._targets = list(dict.fromkeys([of, *self._adjoint.values(), *inner]))
             self.seed = bw.seed
+            if kind == "vjp":  # the cotangent is an argument even where no gradient reads it (drelu)
+                self._targets.append(bw.seed)
         needed = set(with_size_binders(self._ext, upstream(self._ext, self._targets))) | set(wrt)
         self.leaves = [n for n in self._ext.leaves() if n in needed]
         self._order = upstream(self._ext, self._targets)
@@ -176,9 +178,10 @@ class CompiledFunction:
 
     def _check(self, inputs: Mapping[str, Any]):
         inputs = dict(inputs)
-        for k in inputs:
-            if k not in self.leaves:
-                what = "not an input, param or const it needs" if k in self._ext else "not a declared name"
+        for k in inputs:  # a declared leaf this function does not read is ignored, as by value_and_grad
+            if k not in self.leaves and not (k in self._ext and self._ext.op(k) in LEAF_KINDS):
+                what = f"{self._ext.describe(k)}, not an input, param or const" if k in self._ext \
+                    else "not a declared name"
                 raise NamingError(f"unknown input {k!r}: {what}", node=str(k),
                                  hint="feed only: " + ", ".join(self.leaves))
         feed = prepare(self._ext, inputs, self.leaves)

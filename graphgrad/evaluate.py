@@ -381,9 +381,10 @@ def _interpret_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mapp
     bw = backward(graph, of)
     targets = [of] + [bw.adjoint[w] for w in ws if w in bw.adjoint]
     order = bw.needed(targets) if len(ws) else upstream(graph, [of])
-    feed = prepare(bw.graph, inputs, with_size_binders(bw.graph, order, sizes or ()) + ws, sizes, dtype,
+    order = _union_order(bw.graph, order, ws)  # an intermediate in wrt that of does not reach: its value
+    feed = prepare(bw.graph, inputs, with_size_binders(bw.graph, order, sizes or ()), sizes, dtype,
                    allow_nonfinite)
-    vals = run(bw.graph, feed, _union_order(bw.graph, order, ws))
+    vals = run(bw.graph, feed, order)
     grads = {}
     for w in ws:
         like = vals[w]

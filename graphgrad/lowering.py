@@ -453,7 +453,7 @@ def lower(ir: IR, cf: Any) -> Program:
     seed = [cf.seed] if cf.kind == "vjp" else []
     lw = Lowerer(ir, CodeNames([*ir.nodes, *cf.leaves, *seed, *cf.wrt], reserved=[cf.name]))
     kind = cf.kind
-    of = ir.alias.get(cf.of, cf.of) if cf.of else None
+    of = ir.alias.get(cf.of, cf.of) if cf.of is not None else None
     batched_of = of is not None and ir.nodes[of].batched
     roots: list[Key] = []
     outputs: list[tuple[str, Key | None, str]] = []  # (label, key, leaf)
@@ -461,11 +461,11 @@ def lower(ir: IR, cf: Any) -> Program:
         for o in cf.outputs:
             key = (ir.alias[o], "p")
             roots.append(key)
-            outputs.append((o, key, ""))
+            outputs.append((o, key, None))
     else:
         vkey = (of, "s" if (cf.reduce == "sum" and batched_of) else "p")
         roots.append(vkey)
-        outputs.append(("", vkey, ""))
+        outputs.append(("", vkey, None))
         for w in cf.wrt:
             r = ir.alias.get(w, w)  # an intermediate is a target too (its name may be an alias)
             if ir.nodes.get(r) is not None and ir.nodes[r].op not in LEAF_KINDS:
@@ -485,7 +485,7 @@ def lower(ir: IR, cf: Any) -> Program:
         if found <= lw.known_p:
             break
         lw.known_p |= found
-    prefer = {key: leaf for _, key, leaf in outputs if key is not None and key[1] == "s" and leaf}
+    prefer = {key: leaf for _, key, leaf in outputs if key is not None and key[1] == "s" and leaf is not None}
     stmts, refs = _finish(lw, order, outputs, ir, prefer)
     return _emit(lw, cf, ir, stmts, refs, outputs)
 
@@ -574,7 +574,7 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
                 readers.setdefault(base[d][0], []).append(s)
     for _, _, leaf in outputs:  # an intermediate in wrt: its value gives its gradient's shape
         r = (ir.alias.get(leaf, leaf), "p")
-        if leaf and r in base and base[r][0] is not None:
+        if leaf is not None and r in base and base[r][0] is not None:
             by_key[base[r][0]].shape_of = True
     for s in stmts:
         rs = readers.get(s.key, [])
@@ -640,19 +640,19 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
             return number(val)
         return _expr(f"np.broadcast_to({_tok(0)}, {_tok(1)}.shape).copy()", val, like(leaf))
 
-    def out_tree(label: str, key: Key | None, leaf: str) -> ast.expr:
-        number_leaf = bool(leaf) and ir.alias.get(leaf, leaf) in lw.numbers
+    def out_tree(label: str, key: Key | None, leaf: str | None) -> ast.expr:
+        number_leaf = leaf is not None and ir.alias.get(leaf, leaf) in lw.numbers
         if key is None:
             return number(_const(0.0)) if number_leaf else _expr(f"np.zeros_like({_tok(0)})", like(leaf))
         b, _, _ = base[key]
         val = ref(key)
         if key[0] in lw.numbers:  # a Python number: an array of the leaf's shape and dtype
-            if leaf and not number_leaf:
+            if leaf is not None and not number_leaf:
                 return _expr(f"np.full_like({_tok(0)}, {_tok(1)})", like(leaf), val)
             return number(val)
         if b is None:
-            return broadcast(val, leaf) if leaf else _expr(f"np.array({_tok(0)})", val)
-        if leaf and (number_leaf or not _same_storage(lw, key, ir, leaf)):
+            return broadcast(val, leaf) if leaf is not None else _expr(f"np.array({_tok(0)})", val)
+        if leaf is not None and (number_leaf or not _same_storage(lw, key, ir, leaf)):
             return broadcast(val, leaf)
         if not by_key[b].fresh or b in returned or by_key[b].inline:
             return _expr(f"np.array({_tok(0)})" if by_key[b].inline else f"{_tok(0)}.copy()", val)
@@ -661,11 +661,11 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
 
     if cf.kind == "forward":
         ret: ast.expr = ast.Dict([ast.Constant(lab) for lab, _, _ in outputs],
-                                 [out_tree(lab, key, "") for lab, key, _ in outputs])
+                                 [_row_external(ir, key[0], out_tree(lab, key, None)) for lab, key, _ in outputs])
     else:
         grads = ast.Dict([ast.Constant(lab) for lab, _, _ in outputs[1:]],
                          [_as_external(ir, cf, leaf, out_tree(lab, key, leaf)) for lab, key, leaf in outputs[1:]])
-        ret = ast.Tuple([out_tree(*outputs[0]), grads], ast.Load())
+        ret = ast.Tuple([_row_external(ir, outputs[0][1][0], out_tree(*outputs[0])), grads], ast.Load())
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
     keep |= {s.target for s in stmts if s.shape_of}  # alive until the return, which reads their shape
     params = list(cf.leaves)  # in the order CompiledFunction passes them
@@ -676,7 +676,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
 
     if lw.need_b:
         bsrc = next((n for n in cf.leaves if n in ir.batched), None)
-        assign("B", _expr(f"{_tok(0)}.shape[0]", _name(names[bsrc])) if bsrc else ast.Constant(1))
+        assign("B", _expr(f"{_tok(0)}.shape[0]", _name(names[bsrc])) if bsrc is not None else ast.Constant(1))
     for size, leaf, axis in _size_bindings(ir, cf):  # a size used as a value, in the arrays' dtype
         src = _name(names[leaf])
         assign(names[size], _expr(f"{_tok(0)}.dtype.type({_tok(0)}.shape[{axis}])", src))
@@ -717,8 +717,16 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
 def _as_external(ir: IR, cf: Any, w: str, tree: ast.expr) -> ast.expr:
     """A gradient in the form users get: a row intermediate ``[1, N]`` keeps its two axes (a fed
     row is reshaped back by :class:`~graphgrad.codegen.CompiledFunction` instead)."""
-    r = ir.nodes.get(ir.alias.get(w, w))
-    if w in cf.leaves or r is None or r.form != "R":
+    if w in cf.leaves:
+        return tree
+    return _row_external(ir, ir.alias.get(w, w), tree)
+
+
+def _row_external(ir: IR, node: str, tree: ast.expr) -> ast.expr:
+    """A value of row form ``[1, N]`` as :func:`graphgrad.evaluate` gives it, ``(1, N)`` (``(B, 1, N)``
+    batched): the storage layout holds it 1-D."""
+    r = ir.nodes.get(node)
+    if r is None or r.form != "R":
         return tree
     return _expr(f"{_tok(0)}[..., None, :]", tree)
 
