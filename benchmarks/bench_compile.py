@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import graphgrad as gg  # noqa: E402
-from graphgrad.codegen import compile as gg_compile  # noqa: E402
+from graphgrad.compiler import compile as gg_compile  # noqa: E402
 
 SIZES = {"small": (32, 64, 16), "medium": (256, 512, 64)}
 NAMES = ["x", "W1", "b1", "W2", "b2"]

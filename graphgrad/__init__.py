@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .api import GradcheckReport, grad, gradcheck, value_and_grad
 from .autodiff import Backward, backward
 from .errors import (
     ArityError,
@@ -32,11 +33,11 @@ from .errors import (
     SizeError,
     UnknownOpError,
 )
-from .evaluate import GradcheckReport, evaluate, grad, gradcheck, value_and_grad
 from .frontends.builder import *  # noqa: F403 - gg.sigmoid, gg.norm, ... (one per public op)
 from .frontends.builder import apply
 from .frontends.text import load, parse
 from .graph import Graph, Var, from_networkx
+from .interpret import evaluate
 from .ops import OPS, OpSpec
 
 __version__ = "0.1.0"
@@ -47,9 +48,9 @@ _LAZY = {
     "derivative": "graphgrad.symbolic",
     "check": "graphgrad.checker",
     "render": "graphgrad.printing.dot",
-    "compile": "graphgrad.codegen",
-    "compile_forward": "graphgrad.codegen",
-    "compile_vjp": "graphgrad.codegen",
+    "compile": "graphgrad.compiler",
+    "compile_forward": "graphgrad.compiler",
+    "compile_vjp": "graphgrad.compiler",
     "jacobian": "graphgrad.jacobians",
     "vjp": "graphgrad.jacobians",
     "jvp": "graphgrad.jacobians",

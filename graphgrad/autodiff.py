@@ -173,7 +173,7 @@ def sympy_to_ops(b: Any, expr: sp.Expr, symbols: dict[sp.Symbol, str]) -> str:
     """Build scalar SymPy ``expr`` as element-wise op nodes with builder ``b``; returns the top node.
 
     ``b`` makes nodes: ``b.lit(v)`` a literal, ``b.apply(op, *args)`` an op node (the reverse
-    pass's :class:`Emitter`, or the compiler's rewrite of σ′ in :mod:`graphgrad.optimize`);
+    pass's :class:`Emitter`, or the compiler's rewrite of σ′ in :mod:`graphgrad.compiler.passes`);
     ``symbols`` maps SymPy symbols to existing nodes. Knows numbers, symbols, +, −, ×, ÷, powers,
     and functions named like an element-wise op (exp, log, tanh...).
     """

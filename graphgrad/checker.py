@@ -28,6 +28,7 @@ missing transpose: ...
 from __future__ import annotations
 
 import ast
+import html
 import io
 import itertools
 import keyword
@@ -40,11 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from .api import grad
 from .autodiff import backward, check_of
 from .errors import DerivationError, GraphgradError, NamingError, ParseError, ShapeError
-from .evaluate import evaluate, grad
 from .frontends.text import _Parser
 from .graph import Graph
+from .interpret import evaluate
 from .naming import pretty
 from .shapes import fmt, normalize
 
@@ -67,9 +69,40 @@ _SEARCH_BUDGET = 100_000  # most candidate nodes built while searching for trans
 _MAX_TERM_SEARCH = 200  # most top-level terms searched for an extra or wrong term
 
 
+_SLIPS = ("missing transpose", "missing path", "extra path", "sign error", "factor error", "extra term")
+"""The kinds of slip :func:`check` recognises: a diagnosis line starting with one of these names it."""
+_SHOWN_CHARS = 200  # longest candidate a repr shows in full
+
+
+def _short(text: str, limit: int = _SHOWN_CHARS) -> str:
+    """``text`` on one line, at most ``limit`` characters (a long candidate keeps its two ends)."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 41].rstrip() + " … " + one[-38:].lstrip()
+
+
 @dataclass
 class CheckResult:
-    """The verdict on one candidate: ``correct``, ``max_error``, the ``sizes`` tried, ``diagnosis``."""
+    """The verdict on one candidate: ``correct``, ``max_error``, the ``sizes`` tried, ``diagnosis``.
+
+    ``print(result)`` gives the full report; the repr (the REPL, a notebook cell's text) is a short
+    summary, and notebooks show :meth:`_repr_html_`, a small table:
+
+    >>> import graphgrad as gg
+    >>> g = gg.parse("input x[N]\\nparam W[K, N]\\nconst r[K]\\nL = dot(r, W @ x)")
+    >>> gg.check(g, "L", "x", "W @ r")  # doctest: +ELLIPSIS
+    <CheckResult ∂L/∂x: wrong; slip: missing transpose>
+      candidate: W @ r
+      expected:  Wᵀ r
+      diagnosis: missing transpose: the shapes do not fit (...); with W → W.T they do and the result is right
+    >>> gg.check(g, "L", "x", "W.T @ r")  # doctest: +ELLIPSIS
+    <CheckResult ∂L/∂x: correct>
+      candidate: W.T @ r
+      largest relative error: ... over 3 random sizes
+    >>> gg.check(g, "L", "x", "W.T @ r").slips
+    []
+    >>> print(gg.check(g, "L", "x", "-(W.T @ r)")._repr_html_())  # doctest: +ELLIPSIS
+    <table class="graphgrad-check">...<b style="color: #b00020">wrong</b>...sign error...</table>
+    """
 
     of: str
     wrt: str
@@ -83,17 +116,68 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.correct
 
+    @property
+    def slips(self) -> list[str]:
+        """The kinds of slip the diagnosis found (``["missing transpose", "missing path"]``);
+        empty when the candidate is right or its error is no single recognisable slip."""
+        out = []
+        for d in self.diagnosis:
+            kind = d.partition(":")[0]
+            if kind.startswith(_SLIPS) and kind not in out:
+                out.append(kind)
+        return out
+
+    def _head(self) -> str:
+        return f"∂{pretty(self.of)}/∂{pretty(self.wrt)}"
+
+    def _error_text(self) -> str:
+        return "none (the shapes do not fit)" if not np.isfinite(self.max_error) else f"{self.max_error:.1e}"
+
+    def _sizes_text(self) -> str:
+        return "; ".join(" ".join(f"{k}={v}" for k, v in s.items()) or "fixed" for s in self.sizes)
+
     def __str__(self) -> str:
-        head = f"∂{pretty(self.of)}/∂{pretty(self.wrt)}"
-        sizes = "; ".join(" ".join(f"{k}={v}" for k, v in s.items()) or "fixed" for s in self.sizes)
-        err = "none (the shapes do not fit)" if not np.isfinite(self.max_error) else f"{self.max_error:.1e}"
         lines = [f"{'correct' if self.correct else 'wrong'}: {self.candidate}",
-                 f"  largest relative error at random points: {err}; sizes tried: {sizes}",
-                 f"  expected {head} = " + self.expected.replace("\n", "\n  ")]
+                 f"  largest relative error at random points: {self._error_text()}; sizes tried: {self._sizes_text()}",
+                 f"  expected {self._head()} = " + self.expected.replace("\n", "\n  ")]
         if self.diagnosis:
             lines.append("  diagnosis:")
             lines += [f"    - {d}" for d in self.diagnosis]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        verdict = "correct" if self.correct else "wrong"
+        slips = self.slips
+        head = f"<CheckResult {self._head()}: {verdict}" + (
+            f"; slip{'s' if len(slips) > 1 else ''}: {', '.join(slips)}" if slips else "") + ">"
+        lines = [head, f"  candidate: {_short(self.candidate)}"]
+        if self.correct:
+            n = len(self.sizes)
+            lines.append(f"  largest relative error: {self._error_text()} over {n} random size{'s' if n != 1 else ''}")
+            return "\n".join(lines)
+        lines.append("  expected:  " + self.expected.replace("\n", "\n             "))
+        for i, d in enumerate(self.diagnosis):
+            lines.append(("  diagnosis: " if i == 0 else "             ") + d)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A small table for notebooks; every piece of text escaped."""
+        e = html.escape
+        color = "#1b7f3b" if self.correct else "#b00020"
+        verdict = f'<b style="color: {color}">{"correct" if self.correct else "wrong"}</b>'
+        rows = [("candidate", f"<code>{e(_short(self.candidate, 1000))}</code>"),
+                ("expected", f'<span style="white-space: pre-wrap">{e(self.expected)}</span>'),
+                ("largest relative error", e(self._error_text())),
+                ("sizes tried", e(self._sizes_text()))]
+        if self.slips:
+            rows.append(("slip" + ("s" if len(self.slips) > 1 else ""), e(", ".join(self.slips))))
+        if self.diagnosis:
+            rows.append(("diagnosis", "<ul style=\"margin: 0\">" + "".join(f"<li>{e(d)}</li>" for d in self.diagnosis)
+                         + "</ul>"))
+        body = "".join(f'<tr><th style="text-align: left">{k}</th><td style="text-align: left">{v}</td></tr>'
+                       for k, v in rows)
+        return (f'<table class="graphgrad-check"><caption style="text-align: left">{e(self._head())}: {verdict}'
+                f"</caption>{body}</table>")
 
 
 # ----------------------------------------------------------------------------- building candidates

@@ -45,10 +45,11 @@ from typing import Any
 
 import sympy as sp
 
+from .arguments import wrt_list
 from .autodiff import backward, check_of
 from .errors import DerivationError
-from .evaluate import _needed, _wrt_list
 from .graph import LEAF_OPS, Graph
+from .interpret import needed
 from .jacobians import jvp_graph
 from .ops import LEAF_KINDS, OPS
 from .shapes import Shape, matrix_form
@@ -271,21 +272,21 @@ def cost(graph: Graph, of: str, wrt: str | Iterable[str] | None = None) -> CostR
     (n, n**2 + 4*n)
     """
     check_of(graph, of, scalar=False)
-    fwd_order = _needed(graph, [of])
+    fwd_order = needed(graph, [of])
     if wrt is None:
         ws = [w for w in graph.leaves() if w in set(fwd_order)]
     else:
-        ws = _wrt_list(graph, wrt)
+        ws = wrt_list(graph, wrt)
     forward = walk(graph, fwd_order, [of])
     m = numel(graph.shape(of))
     n = sp.expand(sum((numel(graph.shape(w)) for w in ws), sp.Integer(0)))
     bw = backward(graph, of, seed="cotangent")
     vtargets = [bw.adjoint[w] for w in ws if w in bw.adjoint]
-    vorder = _needed(bw.graph, vtargets) if vtargets else []
+    vorder = needed(bw.graph, vtargets) if vtargets else []
     vjp = walk(bw.graph, vorder, vtargets)
     jg = jvp_graph(graph, of, ws)
     jtargets = [jg.out] if jg.out is not None else []
-    jorder = _needed(jg.graph, jtargets) if jtargets else []
+    jorder = needed(jg.graph, jtargets) if jtargets else []
     jvp = walk(jg.graph, jorder, jtargets)
     storage = sp.expand(m * n)
     rev = _split_cost(bw.graph, vorder, vtargets, [bw.seed], m, storage)

@@ -95,3 +95,33 @@ __all__ = [
     "DerivationError",
     "RenderError",
 ]
+
+MAX_SHOWN = 60
+"""Longest rendering of a name (or other user value) that an error message quotes."""
+
+
+def shown(x: object) -> str:
+    """``repr(x)`` for a message: never raises, and at most :data:`MAX_SHOWN` characters.
+
+    >>> shown("h 1"), shown("x" * 100)
+    ("'h 1'", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…xxxxxxxxx'")
+    """
+    try:
+        r = repr(x)
+    except Exception:  # a hostile __repr__
+        r = f"<{type(x).__name__} object>"
+    if not isinstance(r, str):
+        r = f"<{type(x).__name__} object>"
+    return r if len(r) <= MAX_SHOWN else r[: MAX_SHOWN - 11] + "…" + r[-10:]
+
+
+def node_label(n: object) -> str:
+    """How an error's ``node=`` refers to node ``n``: its name, shortened when long; a name that
+    is not a string, by its (shortened) repr.
+
+    >>> node_label("h 1"), node_label(("a", 1)), len(node_label("x" * 10_000))
+    ('h 1', "('a', 1)", 60)
+    """
+    if isinstance(n, str):
+        return n if len(n) <= MAX_SHOWN else n[: MAX_SHOWN - 11] + "…" + n[-10:]
+    return shown(n)

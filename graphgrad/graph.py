@@ -20,7 +20,7 @@ import difflib
 import math
 import numbers
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any, Union
 
 import networkx as nx
@@ -33,6 +33,8 @@ from .errors import (
     NamingError,
     ShapeError,
     UnknownOpError,
+    node_label,
+    shown,
 )
 from .naming import check_user_name, fresh_name
 from .ops import LEAF_KINDS, OPS, PUBLIC_OPS
@@ -133,37 +135,6 @@ class Var:
 
 
 Operand = Union[Var, str, numbers.Real]
-
-
-MAX_SHOWN = 60
-"""Longest rendering of a name (or other user value) that an error message quotes."""
-
-
-def shown(x: object) -> str:
-    """``repr(x)`` for a message: never raises, and at most :data:`MAX_SHOWN` characters.
-
-    >>> shown("h 1"), shown("x" * 100)
-    ("'h 1'", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…xxxxxxxxx'")
-    """
-    try:
-        r = repr(x)
-    except Exception:  # a hostile __repr__
-        r = f"<{type(x).__name__} object>"
-    if not isinstance(r, str):
-        r = f"<{type(x).__name__} object>"
-    return r if len(r) <= MAX_SHOWN else r[: MAX_SHOWN - 11] + "…" + r[-10:]
-
-
-def node_label(n: object) -> str:
-    """How an error's ``node=`` refers to node ``n``: its name, shortened when long; a name that
-    is not a string, by its (shortened) repr.
-
-    >>> node_label("h 1"), node_label(("a", 1)), len(node_label("x" * 10_000))
-    ('h 1', "('a', 1)", 60)
-    """
-    if isinstance(n, str):
-        return n if len(n) <= MAX_SHOWN else n[: MAX_SHOWN - 11] + "…" + n[-10:]
-    return shown(n)
 
 
 def literal_value(v: Any) -> float:
@@ -586,7 +557,6 @@ def _a(word: str) -> str:
 def _where(n: str, a: dict) -> dict[str, Any]:
     return dict(node=node_label(n), line=a.get("line"), col=a.get("col"))
 
-
 _SHAPE_HINT = "give it shape=(...): () for a scalar, ('N',) for a vector [N], ('K', 'N') for a matrix"
 
 
@@ -692,7 +662,6 @@ def _check_node(g: nx.DiGraph, n: str, a: dict, sizes: dict[str, str]) -> None:
             if isinstance(d, str):
                 sizes.setdefault(d, n)
 
-
 _GENERATED = re.compile(r"_t([0-9]{1,15})\Z")
 
 
@@ -732,54 +701,6 @@ def from_networkx(G: nx.DiGraph) -> Graph:
 # ----------------------------------------------------------------------------- checking API arguments
 # The public functions check what they are given at the entry, so a wrong type is a one-line
 # GraphgradError there rather than a TypeError deep inside.
-
-
-def check_graph(graph: Any, fn: str) -> Graph:
-    """``graph`` must be a :class:`Graph`."""
-    if not isinstance(graph, Graph):
-        raise InputError(f"{fn} takes a graphgrad.Graph, got {type(graph).__name__} {shown(graph)}",
-                         hint="build one with graphgrad.parse, graphgrad.load or graphgrad.from_networkx")
-    return graph
-
-
-def check_node_name(graph: Graph, name: Any, what: str) -> str:
-    """``name`` (the argument ``what``) must be a str naming a node of ``graph``."""
-    if not isinstance(name, str):
-        raise NamingError(f"{what} must be a node name (str), got {type(name).__name__} {shown(name)}",
-                          node=node_label(name), hint=f"pass {what}='L'; named nodes: "
-                          + ", ".join(graph.named_nodes()[-8:]))
-    if name not in graph:
-        raise NamingError(f"{what} {shown(name)} is not defined", node=node_label(name),
-                          hint=f"{what} must name a node: " + ", ".join(graph.named_nodes()[-8:]))
-    return name
-
-
-def check_wrt(graph: Graph, wrt: Any) -> str | list[str] | None:
-    """``wrt`` must be None, one node name or an iterable of them; returns it with a list for an
-    iterable (so a generator is read once)."""
-    if wrt is None or isinstance(wrt, str):
-        return wrt if wrt is None else check_node_name(graph, wrt, "wrt")
-    if isinstance(wrt, (bytes, Mapping)) or not isinstance(wrt, Iterable):
-        raise NamingError(f"wrt must be a node name or a list of them, got {type(wrt).__name__} {shown(wrt)}",
-                          node=node_label(wrt), hint="pass wrt='x' or wrt=['x', 'W1']")
-    ws = list(wrt)
-    for w in ws:
-        check_node_name(graph, w, "wrt")
-    return ws
-
-
-def check_mapping(x: Any, what: str, *, keys: str = "names") -> dict:
-    """``x`` (the argument ``what``) must be None or a mapping with str keys; returns a dict."""
-    if x is None:
-        return {}
-    if not isinstance(x, Mapping):
-        raise InputError(f"{what} must be a dict {{name: value}}, got {type(x).__name__} {shown(x)}",
-                         hint=f"pass {what}={{'x': ...}}")
-    for k in x:
-        if not isinstance(k, str):
-            raise InputError(f"{what} keys must be {keys} (str), got {type(k).__name__} {shown(k)}",
-                             node=node_label(k), hint=f"pass {what}={{'x': ...}}")
-    return dict(x)
 
 
 def relabel(g: nx.DiGraph, old: str, new: str) -> None:

@@ -44,10 +44,12 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import check_graph, check_mapping, check_node_name, check_wrt, wrt_list
 from .autodiff import Emitter, backward, check_of
-from .errors import DerivationError, InputError
-from .evaluate import Feed, _needed, _reduce_like, _wrt_list, external, prepare, run
-from .graph import Graph, check_graph, check_mapping, check_node_name, check_wrt, shown
+from .errors import DerivationError, InputError, shown
+from .feed import Feed, external, prepare
+from .graph import Graph
+from .interpret import _reduce_like, needed, run
 from .naming import tangent_name
 from .shapes import matrix_form, normalize
 
@@ -77,7 +79,7 @@ def _check_chunk(chunk: Any) -> int | None:
 
 
 def _wrt(graph: Graph, wrt: str | Iterable[str] | None) -> tuple[list[str], bool]:
-    ws = _wrt_list(graph, wrt)
+    ws = wrt_list(graph, wrt)
     return ws, isinstance(wrt, str)
 
 
@@ -122,7 +124,7 @@ def vjp(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Mapping[
     bw = backward(graph, of, seed="cotangent")
     _check_seed_free(graph, inputs, bw.seed)
     targets = [bw.adjoint[w] for w in ws if w in bw.adjoint]
-    order = _needed(bw.graph, targets + ws + [bw.seed])
+    order = needed(bw.graph, targets + ws + [bw.seed])
     feed = prepare(bw.graph, {**inputs, bw.seed: cotangent}, order, sizes, dtype, allow_nonfinite)
     vals = run(bw.graph, feed, order)
     # a per-sample output: adjoints without a batch axis are the same for every sample
@@ -199,13 +201,13 @@ def _run_jvp(graph: Graph, jg: JVPGraph, inputs: Mapping[str, Any], tangents: Ma
     _check_seed_free(graph, inputs, jg.seed)
     feed_vals = {**inputs, **{jg.tangent[w]: t for w, t in tangents.items()}}
     targets = [jg.out] if jg.out is not None else []
-    order = _needed(jg.graph, targets + [jg.of] + list(jg.tangent.values()))
+    order = needed(jg.graph, targets + [jg.of] + list(jg.tangent.values()))
     order = [n for n in order if n != jg.seed]
     feed = prepare(jg.graph, feed_vals, order, sizes, dtype, allow_nonfinite)
     if jg.out is None:
-        vals = run(jg.graph, feed, _needed(jg.graph, [jg.of]))
+        vals = run(jg.graph, feed, needed(jg.graph, [jg.of]))
         return np.zeros_like(vals[jg.of]), feed
-    full = _needed(jg.graph, [jg.out])
+    full = needed(jg.graph, [jg.out])
     if jg.seed in full:
         # s is linear in the seed, so any value gives the same J t: use zeros. With a batch the
         # seed is per sample too, or its adjoint (J t) would be summed over the batch.
@@ -281,7 +283,7 @@ def jacobian(graph: Graph, of: str, wrt: str | Iterable[str] | None, inputs: Map
         raise DerivationError(f"mode must be 'auto', 'rev' or 'fwd', got {shown(mode)}",
                               hint="leave it out ('auto' picks the cheaper)")
     chunk = _check_chunk(chunk)
-    base = prepare(graph, inputs, _needed(graph, [of] + ws), sizes, dtype, allow_nonfinite)
+    base = prepare(graph, inputs, needed(graph, [of] + ws), sizes, dtype, allow_nonfinite)
     if base.batch is not None:
         raise InputError(f"jacobian takes one sample, but {sorted(base.batched)[0]!r} carries a batch "
                          f"axis of {base.batch}", hint="call jacobian per sample, or use vjp/jvp (they take batches)")
@@ -328,7 +330,7 @@ def _rev_rows(graph, of, ws, inputs, m, of_shape, w_shapes, step, sizes, dtype, 
     bw = backward(graph, of, seed="cotangent")
     _check_seed_free(graph, inputs, bw.seed)
     targets = [bw.adjoint[w] for w in ws if w in bw.adjoint]
-    order = _needed(bw.graph, targets + ws)
+    order = needed(bw.graph, targets + ws)
     rows = {w: np.zeros((m, math.prod(w_shapes[w])), dtype=base.dtype) for w in ws}
     if not targets:
         return rows

@@ -23,9 +23,9 @@ Conventions
   ``c.matmul``, ``c.bcast``, ``c.total``, ...). Element-wise unary ops get the default
   ``c.apply(name, x)`` (printed ``σ(z)``).
 * ``code(e, args, node)``: the op as a NumPy *expression string* for the compiler
-  (:mod:`graphgrad.lowering`). ``args`` are the operands' spellings (already aligned to the
+  (:mod:`graphgrad.compiler.lowering`). ``args`` are the operands' spellings (already aligned to the
   output's axes for element-wise ops), ``node`` the IR node (``node.op``, ``node.shape``) and ``e``
-  the lowering's view of this application (:class:`graphgrad.lowering.Site`): the operands'
+  the lowering's view of this application (:class:`graphgrad.compiler.lowering.Site`): the operands'
   storage forms ``e.forms`` (``S`` scalar, ``V`` column, ``R`` row, ``M`` matrix) and batch flags
   ``e.batched_args``, the output's ``e.form``/``e.batched``, ``e.axes(i)`` (operand i's maths axes
   as an ``axis=`` argument), ``e.T(i)`` (operand i transposed), ``e.aligned(i)``, ``e.helper(name,
@@ -374,7 +374,7 @@ def matrix_elementwise(name: str, c, args, shapes, out):
 
 
 # ----------------------------------------------------------------------------- NumPy code
-# e is the lowering's view of one application (graphgrad.lowering.Site): e.forms/e.batched_args
+# e is the lowering's view of one application (graphgrad.compiler.lowering.Site): e.forms/e.batched_args
 # (the operands' storage forms S/V/R/M and batch flags), e.form/e.batched (the output's), e.axes(i)
 # (an operand's maths axes as an axis= argument), e.T(i), e.aligned(i), e.helper(name, source),
 # e.view(), and e.out (None, or the position of the operand whose dead buffer takes the result).
@@ -465,7 +465,7 @@ def code_reduce(e, args, node):
 
 
 def code_sqnorm(e, args, node):
-    # ‖a‖² = aᵀa (an op of the compiler's own, made by graphgrad.optimize)
+    # ‖a‖² = aᵀa (an op of the compiler's own, made by graphgrad.compiler.passes)
     a = args[0]
     if e.forms[0] == "S":
         return f"{a} * {a}"

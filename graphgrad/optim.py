@@ -49,10 +49,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .codegen import compile as compile_grad
-from .codegen import storage_shape
+from .compiler import compile as compile_grad
+from .compiler import storage_shape
 from .errors import GraphgradError, InputError
-from .evaluate import prepare
+from .feed import prepare
 from .graph import Graph
 from .ops import LEAF_KINDS
 from .shapes import matrix_form
@@ -274,7 +274,7 @@ def _sample_axes(graph: Graph, feed: Any, data: list[str], samples: str | None) 
                              hint=f"pass samples='{tied[0]}' (the size name that counts samples)")
         samples = tied[0]
     axes = {}
-    for n in data:  # the axis in the storage layout (vectors and rows 1-D; see graphgrad.lowering)
+    for n in data:  # the axis in the storage layout (vectors and rows 1-D; see graphgrad.compiler.lowering)
         rows, cols = matrix_form(graph.shape(n))
         if samples in (rows, cols):
             axes[n] = (rows, cols).index(samples) if 1 not in (rows, cols) else 0

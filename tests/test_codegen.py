@@ -11,7 +11,7 @@ import pytest
 
 import graphgrad as gg
 from graphgrad.cli import main
-from graphgrad.codegen import compile, compile_forward, compile_vjp
+from graphgrad.compiler import compile, compile_forward, compile_vjp
 
 from conftest import RESIDUAL, residual_values
 

@@ -214,7 +214,7 @@ def test_derivative_evaluate_matches_grad(m: Model) -> None:
 @given(models(batch=None, max_ops=8))
 def test_compiled_matches_interpreter(m: Model) -> None:
     # (a fuzz run of this property found rows [1, N] fed 2-D where the code keeps them 1-D)
-    pytest.importorskip("graphgrad.codegen")
+    pytest.importorskip("graphgrad.compiler")
     wrt = list(m.inputs)
     value, grads = gg.value_and_grad(m.graph, "L", wrt, m.inputs, engine="interpret")
     f = gg.compile(m.graph, "L", wrt)
@@ -243,7 +243,7 @@ def test_compiled_matches_interpreter(m: Model) -> None:
 def test_compiled_gradients_of_intermediates(m: Model) -> None:
     # (found by rendering with the gradient of every named node: a value whose shape a result
     # reads must stay alive until the return)
-    pytest.importorskip("graphgrad.codegen")
+    pytest.importorskip("graphgrad.compiler")
     wrt = [n for n in m.graph.named_nodes() if m.graph.op(n) not in ("literal", "size")]
     ref = gg.grad(m.graph, "L", wrt, m.inputs, engine="interpret")
     got = gg.grad(m.graph, "L", wrt, m.inputs, engine="compiled")
@@ -255,7 +255,7 @@ def test_compiled_gradients_of_intermediates(m: Model) -> None:
 @settings(max_examples=examples(15))
 @given(models(batch=None, max_ops=8))
 def test_compiled_float32(m: Model) -> None:
-    pytest.importorskip("graphgrad.codegen")
+    pytest.importorskip("graphgrad.compiler")
     f32 = {k: np.asarray(v, dtype=np.float32) for k, v in m.inputs.items()}
     wrt = list(m.inputs)
     v32, g32 = gg.value_and_grad(m.graph, "L", wrt, f32, engine="interpret")

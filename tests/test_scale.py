@@ -129,7 +129,7 @@ def test_derivation_at_scale(low_recursion_limit) -> None:
 
 
 def test_compilation_at_scale(low_recursion_limit) -> None:
-    pytest.importorskip("graphgrad.codegen")
+    pytest.importorskip("graphgrad.compiler")
     g = residual(300)
     vals = values(g)
     value, grads = gg.compile(g, "L", ["x", "W0"])(**vals)

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..codegen import compile, compile_forward, compile_vjp
+from ..compiler import compile, compile_forward, compile_vjp
 from ..errors import InputError
 from ..naming import check_function_name
 from .common import add_model, load_model, parse_sizes

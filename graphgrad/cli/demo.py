@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..api import value_and_grad
 from ..errors import InputError
-from ..evaluate import value_and_grad
 from ..models import model, text
 from .common import MAX_SEED, fmt_array, int_arg, random_inputs
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
+from ..api import value_and_grad
 from ..errors import InputError
-from ..evaluate import evaluate, value_and_grad
+from ..interpret import evaluate
+import graphgrad as gg
+
 from .common import add_inputs, add_model, fmt_array, model_and_inputs, shape_text
 
 HELP = "evaluate a model: print every named value, and gradients of --of with respect to --wrt"
@@ -25,18 +29,52 @@ def run(args: argparse.Namespace) -> int:
     if args.wrt and not args.of:
         raise InputError("--wrt needs --of: the scalar whose gradients to print", hint="add --of NAME, e.g. --of L")
     graph, inputs = model_and_inputs(args)
+    if args.of:
+        check_names(graph, [args.of], "--of")
+        check_names(graph, args.wrt or [], "--wrt")
     vals = evaluate(graph, inputs)
-    width = max(len(n) for n in vals)
+    grads = value_and_grad(graph, args.of, args.wrt, inputs)[1] if args.of else {}
+    labels = {n: n for n in vals} | {f"d{args.of}/d{n}": n for n in grads}
+    width = max(map(len, labels))
+    shape_width = max(len(shape_text(v)) for v in [*vals.values(), *grads.values()])
     print("values:")
     for n, v in vals.items():
-        print(f"  {n:<{width}} {shape_text(v):>8}  {_indent(fmt_array(v), width + 13)}")
+        _row(n, v, width, shape_width)
     if args.of:
-        value, grads = value_and_grad(graph, args.of, args.wrt, inputs)
         print(f"gradients of {args.of}:")
         for n, v in grads.items():
-            print(f"  d{args.of}/d{n:<{width}} {shape_text(v):>8}  {_indent(fmt_array(v), width + 15)}")
+            _row(f"d{args.of}/d{n}", v, width, shape_width)
     return 0
 
 
-def _indent(text: str, n: int) -> str:
-    return text.replace("\n", "\n" + " " * n)
+def _row(label: str, v: object, width: int, shape_width: int) -> None:
+    """``  label  [2, 3]  [[...`` with the array's later rows under its first (as NumPy aligns them)."""
+    prefix = f"  {label:<{width}} {shape_text(v):>{shape_width}}  "
+    print(prefix + fmt_array(v, prefix=prefix))
+
+
+MAX_LISTED = 60
+"""Most names an unknown --of/--wrt error lists (the first and last halves of a larger model's)."""
+
+
+def names_text(names: list[str]) -> str:
+    """``x, W1, b1, ...`` for a message: every name, or of a model with more than
+    :data:`MAX_LISTED`, the first and last :data:`MAX_LISTED` // 2 and how many lie between."""
+    if len(names) <= MAX_LISTED:
+        return ", ".join(names)
+    half = MAX_LISTED // 2
+    return ", ".join(names[:half]) + f", … ({len(names) - 2 * half} more) …, " + ", ".join(names[-half:])
+
+
+def check_names(graph: gg.Graph, names: list[str], flag: str) -> None:
+    """Every one of ``names`` (the values of ``flag``) must be a node of ``graph``; the error for
+    one that is not lists every name of the model, its inputs, params and consts included."""
+    usable = graph.named_nodes()
+    for n in names:
+        if n in graph:
+            continue
+        close = [u for u in usable if u.lower() == n.lower()] or difflib.get_close_matches(n, usable, n=1)
+        shown = repr(n) if len(repr(n)) <= 60 else repr(n)[:49] + "…" + repr(n)[-10:]
+        raise gg.NamingError(f"{flag} {shown} is not defined",
+                             hint=(f"did you mean {close[0]}? " if close else "")
+                             + f"{flag} must name a node of the model: {names_text(usable)}")

@@ -48,8 +48,9 @@ def _scale(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad render``."""
+    from ..api import grad
     from ..autodiff import check_of
-    from ..evaluate import evaluate, grad
+    from ..interpret import evaluate
     from ..printing.dot import render
     from ..printing.views import default_of
 

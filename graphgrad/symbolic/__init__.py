@@ -3,7 +3,7 @@
 :func:`backprop` gives one :class:`AdjointEquation` per user-named node that ``of`` depends on,
 in reverse topological order; :func:`derivative` gives ∂of/∂wrt as one matrix expression
 (:class:`Derivative`), whose :meth:`~Derivative.evaluate` computes it from the SymPy expression
-itself (``lambdify``), independently of :mod:`graphgrad.evaluate`.
+itself (``lambdify``), independently of :mod:`graphgrad.interpret`.
 
 Where the maths comes from: the one reverse pass, :func:`graphgrad.autodiff.backward`, in its
 ``symbolic=True`` form — the op table's own ``vjp`` rules (the evaluator's rules, not a second

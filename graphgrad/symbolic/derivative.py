@@ -4,7 +4,7 @@ The adjoints of the symbolic sweep are substituted into one another (``_inline``
 and ones used once are inlined, the rest stay shared ``where`` clauses. For a vector ``of`` the
 result is the Jacobian, read off as the linear map of the cotangent (``_linear_map``).
 :meth:`Derivative.evaluate` computes the value from the SymPy expression itself (``lambdify``),
-independently of :mod:`graphgrad.evaluate`.
+independently of :mod:`graphgrad.interpret`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from sympy import (
     ZeroMatrix,
 )
 
-from ..errors import DerivationError, NamingError
-from ..graph import LEAF_OPS, Graph, check_graph, check_mapping, check_node_name, node_label, shown
+from ..arguments import check_graph, check_mapping, check_node_name
+from ..errors import DerivationError, NamingError, node_label, shown
+from ..feed import prepare
+from ..graph import LEAF_OPS, Graph
 from ..shapes import is_scalar, matrix_form, normalize
 from .equations import _latex, _present, _text, adjoint_symbol, model_rank, sweep
 from .expressions import Diag, Inner, Total, dims, is_matrix, size_symbol, var_symbol
@@ -160,7 +162,6 @@ class Derivative:
         >>> d.evaluate({"x": np.array([1.0, 2.0], dtype=np.float32)})
         array([2., 4.], dtype=float32)
         """
-        from ..evaluate import prepare
 
         inputs = check_mapping(inputs, "inputs")
         if sizes is not None:

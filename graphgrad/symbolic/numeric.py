@@ -2,7 +2,7 @@
 
 The expression is printed for NumPy with graphgrad's classes spelled out (``Apply`` calls the
 op's SymPy scalar formula, lambdified, not the evaluator's kernel), so the values it gives are
-an independent check on :mod:`graphgrad.evaluate`.
+an independent check on :mod:`graphgrad.interpret`.
 """
 
 from __future__ import annotations

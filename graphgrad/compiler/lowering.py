@@ -1,4 +1,4 @@
-"""The compiler's back end: the optimised IR (:mod:`graphgrad.optimize`) as NumPy statements.
+"""The compiler's back end: the optimised IR (:mod:`graphgrad.compiler.passes`) as NumPy statements.
 
 :func:`lower` turns the IR into a :class:`Program`: straight-line NumPy source, in-place updates
 and ``del`` after last uses, and the function exec'd from it.
@@ -19,114 +19,46 @@ down through linear ops, so ``Σ_b z̄_b x_bᵀ`` becomes the single GEMM ``z_ba
 from __future__ import annotations
 
 import ast
-import copy
-import functools
-import keyword
-import math
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from ..errors import GraphgradError, InputError
+from ..naming import CodeNames, check_function_name
+from ..ops import LEAF_KINDS, OPS, code_sqnorm
+from ..shapes import matrix_form, normalize
+from .ir import CORE, IR, IRNode, form_of
+from .program import MATRIX_CALL, Program
+from .syntax import const, expr, fill, identifier, is_statement, stmt_text, tok
 
-from .errors import GraphgradError, InputError
-from .naming import CodeNames, check_function_name
-from .ops import LEAF_KINDS, OPS, code_sqnorm
-from .optimize import CORE, IR, Node, build_ir, form_of
-from .shapes import matrix_form, normalize
-
-__all__ = ["Program", "Site", "build_ir", "form_of", "lower"]
+__all__ = ["OutputSpec", "Site", "lower"]
 
 IR_CODE: dict[str, Callable[..., str | None]] = {"sqnorm": code_sqnorm}
-"""Code of the ops :mod:`graphgrad.optimize` introduces that are not in the op table (‖t‖²)."""
-
-MATRIX_CALL = '''def _matrix_call(kernel, forms, form, *args):
-    """kernel (an op's NumPy kernel, on matrix forms) applied to storage-layout arguments."""
-    ext = {"S": (None, None), "V": (slice(None), None), "R": (None, slice(None)), "M": (slice(None),) * 2}
-    take = {"S": (0, 0), "V": (slice(None), 0), "R": (0, slice(None)), "M": (slice(None),) * 2}
-    out = kernel(*(np.asarray(a)[(Ellipsis, *ext[f])] for a, f in zip(args, forms)))
-    return out[(Ellipsis, *take[form])]
-'''
-
-# Code is emitted as Python syntax trees and printed once with ``ast.unparse``, which
-# parenthesises by precedence (``(-a) ** 2.0``, ``(-p).dtype``). An op's ``code`` entry is a
-# template (trusted text of the op table) in placeholder names; operands are substituted as
-# trees, never pasted as text, and every name comes from :class:`graphgrad.naming.CodeNames`.
-_TOKEN = re.compile(r"__gg(T?)(\d+)__\Z")
+"""Code of the ops :mod:`graphgrad.compiler.passes` introduces that are not in the op table (‖t‖²)."""
 
 
-def _tok(i: int, t: bool = False) -> str:
-    """Placeholder for operand ``i`` (transposed: ``t``) in a code template."""
-    return f"__gg{'T' if t else ''}{i}__"
+@dataclass(frozen=True)
 
 
-@functools.lru_cache(maxsize=8192)
-def _template_tree(template: str) -> ast.AST:
-    """A code template as a tree: an expression, or one statement (``a += b``)."""
-    try:
-        return ast.parse(template, mode="eval").body
-    except SyntaxError:
-        pass
-    try:
-        body = ast.parse(template, mode="exec").body
-    except SyntaxError as e:
-        raise GraphgradError(f"a code entry gave {template!r}, which is not Python: {e.msg}",
-                             hint="an OpSpec code= entry returns one NumPy expression or statement") from None
-    if len(body) != 1 or not isinstance(body[0], (ast.AugAssign, ast.Expr)):
-        raise GraphgradError(f"a code entry gave {template!r}, not one expression or augmented assignment",
-                             hint="an OpSpec code= entry returns one NumPy expression or statement")
-    return body[0]
+class OutputSpec:
+    """What a generated function computes and takes: everything :func:`lower` reads besides the IR.
 
+    ``kind``: ``"grad"`` (value and gradients), ``"vjp"`` (the same with the cotangent ``seed`` fed)
+    or ``"forward"`` (``outputs`` by name); ``adjoint``: each ``wrt``'s adjoint node in the IR's
+    graph (absent: the gradient is zero); ``leaves``: the arguments, in order, with their declared
+    shapes in ``leaf_shapes``; ``reduce="sum"``: return the batch-summed value.
+    """
 
-class _Substitute(ast.NodeTransformer):
-    def __init__(self, spell: Callable[[int, bool], ast.expr]) -> None:
-        self.spell = spell
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        m = _TOKEN.match(node.id)
-        if m is None:
-            return node
-        value = self.spell(int(m[2]), bool(m[1]))
-        if isinstance(node.ctx, ast.Store):  # the target of ``a += b``: a buffer, so a name
-            if not isinstance(value, ast.Name):
-                raise GraphgradError(f"an in-place code entry writes into {ast.unparse(value)}, not a name")
-            return ast.Name(value.id, ast.Store())
-        return value
-
-
-def _fill(template: str, spell: Callable[[int, bool], ast.expr]) -> ast.AST:
-    """The template's tree with its placeholders replaced by the operands' trees."""
-    return _Substitute(spell).visit(copy.deepcopy(_template_tree(template)))
-
-
-def _is_statement(tree: ast.AST) -> bool:
-    """Whether filled code is a statement (``a += b``) rather than an expression."""
-    return isinstance(tree, ast.stmt)
-
-
-def _name(ident: str) -> ast.Name:
-    """A name read in generated code (every identifier was checked by :mod:`graphgrad.naming`)."""
-    assert ident.isidentifier() and not keyword.iskeyword(ident), ident
-    return ast.Name(ident, ast.Load())
-
-
-def _const(v: float) -> ast.expr:
-    """A float in generated code; a negative one as ``-c`` (``ast.unparse`` then parenthesises it)."""
-    v = float(v)
-    if v < 0 or (v == 0 and math.copysign(1.0, v) < 0):
-        return ast.UnaryOp(ast.USub(), ast.Constant(-v))
-    return ast.Constant(v)
-
-
-def _expr(template: str, *operands: ast.expr) -> ast.expr:
-    """``template`` (in ``_tok(i)`` placeholders) applied to operand trees."""
-    return _fill(template, lambda i, t: operands[i])
-
-
-def _stmt_text(template: str, deps: list) -> Callable[..., ast.expr]:
-    """A statement's code: ``template`` with placeholder i read from ``deps[i]``."""
-    return lambda r: _fill(template, lambda i, t: r(deps[i], t))
+    kind: str
+    name: str
+    of: str | None
+    wrt: tuple[str, ...]
+    outputs: tuple[str, ...]
+    reduce: str | None
+    leaves: tuple[str, ...]
+    leaf_shapes: Mapping[str, tuple]
+    adjoint: Mapping[str, str]
+    seed: str | None = None
 
 
 class Site:
@@ -164,11 +96,11 @@ class Site:
 
     def T(self, i: int) -> str:  # noqa: N802 - the maths name
         """Operand ``i`` transposed (a view: ``A.T``; a vector is its own transpose in storage)."""
-        return _tok(i, True)
+        return tok(i, True)
 
     def aligned(self, i: int) -> str:
         """Operand ``i`` indexed so that it broadcasts against the output's storage axes."""
-        return _tok(i) + self._aligned[i]
+        return tok(i) + self._aligned[i]
 
     def helper(self, name: str, source: str) -> str:
         """Register a NumPy-only helper function the generated code calls; returns its name."""
@@ -186,6 +118,8 @@ Key = tuple  # (node, mode)
 
 
 @dataclass
+
+
 class Stmt:
     """One statement: ``target = expr`` (or an in-place update), with what it reads."""
 
@@ -202,61 +136,6 @@ class Stmt:
     aug: tuple | None = None  # in-place form, when chosen: (operand position, operand key)
     inline: bool = False  # written into its single reader instead of a line of its own
     shape_of: bool = False  # the value of an intermediate in wrt (its gradient's shape is read from it)
-
-
-@dataclass
-class Program:
-    """A lowered program: its source text, and a way to get the function."""
-
-    name: str
-    params: list[str]
-    source: str
-    helpers: list[str]  # names of the helper functions it calls, sources in helper_source
-    doc: str
-    helper_source: dict[str, str] = field(default_factory=dict)
-    kernels: dict[str, Any] = field(default_factory=dict)  # ops with no code entry: name -> kernel
-    _fn: Any = None
-
-    def function(self) -> Any:
-        """The generated function (exec'd once)."""
-        if self._fn is None:
-            ns: dict[str, Any] = {"np": np}
-            ns.update({f"_op_{k}": fn for k, fn in self.kernels.items()})
-            code = "\n".join(self.helper_source[h] for h in self.helpers) + "\n" + self.source
-            exec(compile(code, f"<graphgrad {self.name}>", "exec"), ns)  # noqa: S102
-            self._fn = ns[self.name]
-        return self._fn
-
-    def module(self, model: str = "") -> str:
-        """Standalone module text (needs only NumPy).
-
-        Raises :class:`~graphgrad.errors.GraphgradError` when an op has no ``code`` entry: its
-        compiled form calls the op's kernel from graphgrad's op table, which a standalone module
-        cannot import.
-        """
-        if self.kernels:
-            ops = ", ".join(sorted(self.kernels))
-            raise GraphgradError(
-                f"op {ops} has no NumPy code entry, so a standalone module cannot compute it",
-                hint="give its OpSpec a code= entry (see docs/architecture.md, 'How to add an op'); "
-                     "in-process, graphgrad.compile calls the op's kernel instead")
-        head = _docstring(f"Generated by graphgrad{' from ' + model if model else ''}: {self.doc}") + "\n\n"
-        helpers = "".join("\n\n" + self.helper_source[h] for h in self.helpers)
-        return head + "import numpy as np\n" + helpers + "\n\n" + self.source
-
-
-def _docstring(text: str) -> str:
-    r'''``text`` as a Python string literal: triple-quoted where that is safe, else escaped.
-
-    >>> print(_docstring("value of L"))
-    """value of L"""
-    >>> print(_docstring('a """ b'))
-    'a """ b'
-    '''
-    if '"""' in text or "\\" in text or text.endswith('"') or \
-            not all(c == "\n" or c.isprintable() for c in text):
-        return ast.unparse(ast.Constant(text))
-    return f'"""{text}"""'
 
 
 class Lowerer:
@@ -278,7 +157,7 @@ class Lowerer:
                 self.numbers.add(name)
 
     # ---------------------------------------------------------------- value descriptors
-    def node(self, key: Key) -> Node:
+    def node(self, key: Key) -> IRNode:
         return self.ir.nodes[key[0]]
 
     def batched(self, key: Key) -> bool:
@@ -308,14 +187,14 @@ class Lowerer:
         if mode == "s" and not n.batched:
             self.need_b = True
             if n.op == "literal":
-                return ("expr", _expr(f"B * {_tok(0)}", _const(n.value)), [])
-            return Stmt(k, [(name, "p")], _stmt_text(f"B * {_tok(0)}", [(name, "p")]), n.form, False)
+                return ("expr", expr(f"B * {tok(0)}", const(n.value)), [])
+            return Stmt(k, [(name, "p")], stmt_text(f"B * {tok(0)}", [(name, "p")]), n.form, False)
         if mode == "s" and n.op in ("input", "param", "const"):
-            return Stmt(k, [(name, "p")], _stmt_text(f"{_tok(0)}.sum(axis=0)", [(name, "p")]), n.form, False)
+            return Stmt(k, [(name, "p")], stmt_text(f"{tok(0)}.sum(axis=0)", [(name, "p")]), n.form, False)
         if n.op in ("input", "param", "const", "size"):
-            return ("expr", _name(self.names[name]), [])
+            return ("expr", identifier(self.names[name]), [])
         if n.op == "literal":
-            return ("expr", _const(n.value), [])
+            return ("expr", const(n.value), [])
         if n.op == "id":
             return ("alias", None, [(n.args[0], mode)])
         if n.op == "transpose":
@@ -325,11 +204,11 @@ class Lowerer:
             return self._plan_sum(k, n)
         return self._plan_p(k, n)
 
-    def _plan_sum(self, k: Key, n: Node) -> Stmt:
+    def _plan_sum(self, k: Key, n: IRNode) -> Stmt:
         """Σ over the batch of a batched node, pushed through ops linear in their batched operands."""
         op, args = n.op, n.args
         if (k[0], "p") in self.known_p:  # computed per sample anyway: one reduction
-            return Stmt(k, [(k[0], "p")], _stmt_text(f"{_tok(0)}.sum(axis=0)", [(k[0], "p")]), n.form, False)
+            return Stmt(k, [(k[0], "p")], stmt_text(f"{tok(0)}.sum(axis=0)", [(k[0], "p")]), n.form, False)
         nb = [self.ir.nodes[a].batched for a in args]
         s = lambda a: (a, "s")
         p = lambda a: (a, "p")
@@ -344,25 +223,25 @@ class Lowerer:
             if st is not None:
                 return st
         if op == "sqnorm" and self.ir.nodes[args[0]].form != "S":
-            return Stmt(k, [p(args[0])], _stmt_text(f"np.vdot({_tok(0)}, {_tok(0)})", [p(args[0])]), "S", False)
+            return Stmt(k, [p(args[0])], stmt_text(f"np.vdot({tok(0)}, {tok(0)})", [p(args[0])]), "S", False)
         # not linear in a batched operand: compute per sample, then sum
-        return Stmt(k, [p(k[0])], _stmt_text(f"{_tok(0)}.sum(axis=0)", [p(k[0])]), n.form, False)
+        return Stmt(k, [p(k[0])], stmt_text(f"{tok(0)}.sum(axis=0)", [p(k[0])]), n.form, False)
 
-    def _contract(self, k: Key, n: Node) -> Stmt | None:
+    def _contract(self, k: Key, n: IRNode) -> Stmt | None:
         x, y = n.args
         a, b = (x, "p"), (y, "p")
         fa, fb = self.ir.nodes[x].form, self.ir.nodes[y].form
         deps = [a, b]
         if n.op == "dot" or (fa == "R" and fb == "V"):
-            return Stmt(k, deps, _stmt_text(f"np.vdot({_tok(0)}, {_tok(1)})", deps), "S", False)
+            return Stmt(k, deps, stmt_text(f"np.vdot({tok(0)}, {tok(1)})", deps), "S", False)
         if fa == "V" and fb == "R":  # Σ a bᵀ = Aᵀ B
-            return Stmt(k, deps, _stmt_text(f"{_tok(0)}.T @ {_tok(1)}", deps), "M", False)
+            return Stmt(k, deps, stmt_text(f"{tok(0)}.T @ {tok(1)}", deps), "M", False)
         spec = {("M", "V"): "bij,bj->i", ("R", "M"): "bj,bjk->k", ("M", "M"): "bij,bjk->ik"}.get((fa, fb))
         if spec is None:
             return None
-        return Stmt(k, deps, _stmt_text(f"np.einsum('{spec}', {_tok(0)}, {_tok(1)})", deps), n.form, False)
+        return Stmt(k, deps, stmt_text(f"np.einsum('{spec}', {tok(0)}, {tok(1)})", deps), n.form, False)
 
-    def _plan_p(self, k: Key, n: Node) -> Stmt:
+    def _plan_p(self, k: Key, n: IRNode) -> Stmt:
         return self._apply(k, n, [(a, "p") for a in n.args], n.batched)
 
     # ---------------------------------------------------------------- code
@@ -380,7 +259,7 @@ class Lowerer:
             return ""
         return "[" + ", ".join(parts) + "]"
 
-    def _code(self, k: Key, n: Node) -> Callable[..., str | None]:
+    def _code(self, k: Key, n: IRNode) -> Callable[..., str | None]:
         """The op's ``code`` entry; for an op without one, a call of its NumPy kernel."""
         if n.op in IR_CODE:
             return IR_CODE[n.op]
@@ -398,13 +277,13 @@ class Lowerer:
         if spec.elementwise:  # the kernel works on the storage layout as it is (never in place)
             return lambda e, args, node: None if e.out is not None else f"{fn}({', '.join(args)})"
 
-        def code(e: Site, args: list[str], node: Node) -> str:
+        def code(e: Site, args: list[str], node: IRNode) -> str:
             e.helper("_matrix_call", MATRIX_CALL)
             return f"_matrix_call({fn}, {''.join(e.forms)!r}, {e.form!r}, {', '.join(args)})"
 
         return code
 
-    def _apply(self, k: Key, n: Node, deps: list[Key], bo: bool) -> Stmt:
+    def _apply(self, k: Key, n: IRNode, deps: list[Key], bo: bool) -> Stmt:
         """The statement computing op node ``n`` from ``deps``, from the op's ``code`` entry."""
         code = self._code(k, n)
         spec = OPS.get(n.op)
@@ -412,7 +291,7 @@ class Lowerer:
         forms = [self.form(d) for d in deps]
         bat = [self.batched(d) for d in deps]
         idx = [self._align(d, n.form, bo) for d in deps]
-        args = [_tok(i) + (idx[i] if ew else "") for i in range(len(deps))]
+        args = [tok(i) + (idx[i] if ew else "") for i in range(len(deps))]
         lit = [d[0] in self.numbers for d in deps]
 
         def site(out: int | None = None) -> Site:
@@ -427,8 +306,8 @@ class Lowerer:
         def spell(r: Any) -> Callable[[int, bool], str]:
             return lambda i, t: r(deps[i], True) if t else r(deps[i])
 
-        fresh = e.fresh and template != _tok(0)
-        st = Stmt(k, deps, lambda r: _fill(template, spell(r)), n.form, bo, fresh)
+        fresh = e.fresh and template != tok(0)
+        st = Stmt(k, deps, lambda r: fill(template, spell(r)), n.form, bo, fresh)
         texts = [template]
         if ew and len(deps) in (1, 2):  # forms writing into an operand's buffer
             for i in range(len(deps)):
@@ -437,43 +316,43 @@ class Lowerer:
                 if text is not None and text != template:  # the same text: the code ignores e.out
                     texts.append(text)
                     self.helpers.update(w.helpers)
-                    st.write[i] = (lambda t: lambda r: _fill(t, spell(r)))(text)
+                    st.write[i] = (lambda t: lambda r: fill(t, spell(r)))(text)
             if len(deps) == 1:
                 st.un = bool(st.write)
             elif st.write:
                 st.bin = (deps[0], deps[1], idx[0], idx[1])
         # it reads only the operands its code spells (sum_to's ``like`` gives just a shape)
-        st.deps = [d for i, d in enumerate(deps) if any(_tok(i) in t or _tok(i, True) in t for t in texts)]
+        st.deps = [d for i, d in enumerate(deps) if any(tok(i) in t or tok(i, True) in t for t in texts)]
         return st
 
 
-def lower(ir: IR, cf: Any) -> Program:
-    """Lower the IR to a :class:`Program` for the compiled function ``cf``."""
-    check_function_name(cf.name)
-    seed = [cf.seed] if cf.kind == "vjp" else []
-    lw = Lowerer(ir, CodeNames([*ir.nodes, *cf.leaves, *seed, *cf.wrt], reserved=[cf.name]))
-    kind = cf.kind
-    of = ir.alias.get(cf.of, cf.of) if cf.of is not None else None
+def lower(ir: IR, spec: OutputSpec) -> Program:
+    """Lower the IR to a :class:`Program` computing what ``spec`` asks for."""
+    check_function_name(spec.name)
+    seed = [spec.seed] if spec.kind == "vjp" else []
+    lw = Lowerer(ir, CodeNames([*ir.nodes, *spec.leaves, *seed, *spec.wrt], reserved=[spec.name]))
+    kind = spec.kind
+    of = ir.alias.get(spec.of, spec.of) if spec.of is not None else None
     batched_of = of is not None and ir.nodes[of].batched
     roots: list[Key] = []
     outputs: list[tuple[str, Key | None, str]] = []  # (label, key, leaf)
     if kind == "forward":
-        for o in cf.outputs:
+        for o in spec.outputs:
             key = (ir.alias[o], "p")
             roots.append(key)
             outputs.append((o, key, None))
     else:
-        vkey = (of, "s" if (cf.reduce == "sum" and batched_of) else "p")
+        vkey = (of, "s" if (spec.reduce == "sum" and batched_of) else "p")
         roots.append(vkey)
         outputs.append(("", vkey, None))
-        for w in cf.wrt:
+        for w in spec.wrt:
             r = ir.alias.get(w, w)  # an intermediate is a target too (its name may be an alias)
             if ir.nodes.get(r) is not None and ir.nodes[r].op not in LEAF_KINDS:
                 roots.append((r, "p"))  # an intermediate: its value gives the gradient's shape
-            if w not in cf._adjoint:
+            if w not in spec.adjoint:
                 outputs.append((w, None, w))
                 continue
-            adj = ir.alias[cf._adjoint[w]]
+            adj = ir.alias[spec.adjoint[w]]
             wb = ir.nodes[r].batched if r in ir.nodes else False
             key = (adj, "s" if (batched_of and not wb) else "p")
             roots.append(key)
@@ -487,7 +366,7 @@ def lower(ir: IR, cf: Any) -> Program:
         lw.known_p |= found
     prefer = {key: leaf for _, key, leaf in outputs if key is not None and key[1] == "s" and leaf is not None}
     stmts, refs = _finish(lw, order, outputs, ir, prefer)
-    return _emit(lw, cf, ir, stmts, refs, outputs)
+    return _emit(lw, spec, ir, stmts, refs, outputs)
 
 
 def _join(group: dict, root: dict, cb: Key, s: Stmt) -> None:
@@ -584,12 +463,12 @@ def _finish(lw: Lowerer, order: list[Key], outputs: list, ir: IR, prefer: dict):
     return stmts, base
 
 
-def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: list) -> Program:
+def _emit(lw: Lowerer, spec: OutputSpec, ir: IR, stmts: list[Stmt], base: dict, outputs: list) -> Program:
     by_key = {s.key: s for s in stmts}
     names = lw.names
 
     def transposed_of(value: ast.expr, batched: bool) -> ast.expr:
-        return _expr(f"{_tok(0)}.swapaxes(-1, -2)" if batched else f"{_tok(0)}.T", value)
+        return expr(f"{tok(0)}.swapaxes(-1, -2)" if batched else f"{tok(0)}.T", value)
 
     def ref(k: Key, transposed: bool = False) -> ast.expr:
         b, t, tree = base[k]
@@ -598,7 +477,7 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
             return transposed_of(tree, lw.batched(k)) if t and lw.form(k) == "M" else tree
         if by_key[b].inline:
             return by_key[b].text(ref)
-        name = _name(by_key[b].target)
+        name = identifier(by_key[b].target)
         return transposed_of(name, by_key[b].batched) if t and by_key[b].form == "M" else name
 
     # where each statement's reads happen: an inlined one reads at its reader's line
@@ -622,71 +501,71 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
         dies.setdefault(j, []).append(t)
     returned: set = set()
     # an array argument whose dtype numbers take when returned (float32 code returns float32)
-    dtype_of = next((names[n] for n in cf.leaves if n in ir.nodes and ir.nodes[n].op in LEAF_KINDS), None)
+    dtype_of = next((names[n] for n in spec.leaves if n in ir.nodes and ir.nodes[n].op in LEAF_KINDS), None)
 
     def like(leaf: str) -> ast.expr:
         leaf = ir.alias.get(leaf, leaf)
         if leaf not in ir.nodes or ir.nodes[leaf].op in LEAF_KINDS:
-            return _name(names[leaf])
+            return identifier(names[leaf])
         return ref((leaf, "p"))
 
     def number(value: ast.expr) -> ast.expr:
         if dtype_of is None:
-            return _expr(f"np.array({_tok(0)})", value)
-        return _expr(f"np.full_like({_tok(0)}, {_tok(1)}, shape=())", _name(dtype_of), value)
+            return expr(f"np.array({tok(0)})", value)
+        return expr(f"np.full_like({tok(0)}, {tok(1)}, shape=())", identifier(dtype_of), value)
 
     def broadcast(val: ast.expr, leaf: str) -> ast.expr:
         if ir.alias.get(leaf, leaf) in lw.numbers:  # a number-valued intermediate is a scalar
             return number(val)
-        return _expr(f"np.broadcast_to({_tok(0)}, {_tok(1)}.shape).copy()", val, like(leaf))
+        return expr(f"np.broadcast_to({tok(0)}, {tok(1)}.shape).copy()", val, like(leaf))
 
     def out_tree(label: str, key: Key | None, leaf: str | None) -> ast.expr:
         number_leaf = leaf is not None and ir.alias.get(leaf, leaf) in lw.numbers
         if key is None:
-            return number(_const(0.0)) if number_leaf else _expr(f"np.zeros_like({_tok(0)})", like(leaf))
+            return number(const(0.0)) if number_leaf else expr(f"np.zeros_like({tok(0)})", like(leaf))
         b, _, _ = base[key]
         val = ref(key)
         if key[0] in lw.numbers:  # a Python number: an array of the leaf's shape and dtype
             if leaf is not None and not number_leaf:
-                return _expr(f"np.full_like({_tok(0)}, {_tok(1)})", like(leaf), val)
+                return expr(f"np.full_like({tok(0)}, {tok(1)})", like(leaf), val)
             return number(val)
         if b is None:
-            return broadcast(val, leaf) if leaf is not None else _expr(f"np.array({_tok(0)})", val)
+            return broadcast(val, leaf) if leaf is not None else expr(f"np.array({tok(0)})", val)
         if leaf is not None and (number_leaf or not _same_storage(lw, key, ir, leaf)):
             return broadcast(val, leaf)
         if not by_key[b].fresh or b in returned or by_key[b].inline:
-            return _expr(f"np.array({_tok(0)})" if by_key[b].inline else f"{_tok(0)}.copy()", val)
+            return expr(f"np.array({tok(0)})" if by_key[b].inline else f"{tok(0)}.copy()", val)
         returned.add(b)
         return val
 
-    if cf.kind == "forward":
+    if spec.kind == "forward":
         ret: ast.expr = ast.Dict([ast.Constant(lab) for lab, _, _ in outputs],
                                  [_row_external(ir, key[0], out_tree(lab, key, None)) for lab, key, _ in outputs])
     else:
         grads = ast.Dict([ast.Constant(lab) for lab, _, _ in outputs[1:]],
-                         [_as_external(ir, cf, leaf, out_tree(lab, key, leaf)) for lab, key, leaf in outputs[1:]])
+                         [_as_external(ir, spec, leaf, out_tree(lab, key, leaf)) for lab, key, leaf in outputs[1:]])
         ret = ast.Tuple([_row_external(ir, outputs[0][1][0], out_tree(*outputs[0])), grads], ast.Load())
     keep = {by_key[base[key][0]].target for _, key, _ in outputs if key is not None and base[key][0]}
     keep |= {s.target for s in stmts if s.shape_of}  # alive until the return, which reads their shape
-    params = list(cf.leaves)  # in the order CompiledFunction passes them
+    params = list(spec.leaves)  # in the order CompiledFunction passes them
     body: list[ast.stmt] = []
 
     def assign(target: str, value: ast.expr) -> None:
-        body.append(ast.Assign([ast.Name(_name(target).id, ast.Store())], value, lineno=0))
+        body.append(ast.Assign([ast.Name(identifier(target).id, ast.Store())], value, lineno=0))
 
     if lw.need_b:
-        bsrc = next((n for n in cf.leaves if n in ir.batched), None)
-        assign("B", _expr(f"{_tok(0)}.shape[0]", _name(names[bsrc])) if bsrc is not None else ast.Constant(1))
-    for size, leaf, axis in _size_bindings(ir, cf):  # a size used as a value, in the arrays' dtype
-        src = _name(names[leaf])
-        assign(names[size], _expr(f"{_tok(0)}.dtype.type({_tok(0)}.shape[{axis}])", src))
+        bsrc = next((n for n in spec.leaves if n in ir.batched), None)
+        assign("B", expr(f"{tok(0)}.shape[0]", identifier(names[bsrc])) if bsrc is not None else ast.Constant(1))
+    for size, leaf, axis in _size_bindings(ir, spec):  # a size used as a value, in the arrays' dtype
+        src = identifier(names[leaf])
+        assign(names[size], expr(f"{tok(0)}.dtype.type({tok(0)}.shape[{axis}])", src))
     for i, s in enumerate(stmts):
         if s.inline:
             continue
         if s.aug:  # written into the dead buffer of operand s.aug[1]
             buf, tree = ref(s.aug[1]), s.write[s.aug[0]](ref)
             same = isinstance(buf, ast.Name) and buf.id == s.target
-            if _is_statement(tree):  # an augmented assignment (buf += other)
+            if is_statement(tree):  # an augmented assignment (buf += other)
                 body.append(tree)
                 if not same:
                     assign(s.target, buf)
@@ -698,26 +577,26 @@ def _emit(lw: Lowerer, cf: Any, ir: IR, stmts: list[Stmt], base: dict, outputs: 
             assign(s.target, s.text(ref))
         dead = sorted(set(dies.get(i, ())) - keep - {s.target})
         if dead:
-            body.append(ast.Delete([ast.Name(_name(d).id, ast.Del()) for d in dead]))
+            body.append(ast.Delete([ast.Name(identifier(d).id, ast.Del()) for d in dead]))
     body.append(ast.Return(ret))
-    if cf.kind == "vjp" and cf.seed not in params:
-        params.append(cf.seed)
+    if spec.kind == "vjp" and spec.seed not in params:
+        params.append(spec.seed)
     fn = ast.FunctionDef(
-        name=check_function_name(cf.name),
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(_name(names[p]).id) for p in params], vararg=None,
+        name=check_function_name(spec.name),
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(identifier(names[p]).id) for p in params], vararg=None,
                            kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
         body=body, decorator_list=[], returns=None, lineno=0)
     if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
         fn.type_params = []
     src = ast.unparse(ast.fix_missing_locations(ast.Module([fn], type_ignores=[]))) + "\n"
-    doc = _doc(cf, ir, params, names)
-    return Program(cf.name, params, src, sorted(lw.helpers), doc, dict(lw.helpers), dict(lw.kernels))
+    doc = _doc(spec, ir, params, names)
+    return Program(spec.name, params, src, sorted(lw.helpers), doc, dict(lw.helpers), dict(lw.kernels))
 
 
-def _as_external(ir: IR, cf: Any, w: str, tree: ast.expr) -> ast.expr:
+def _as_external(ir: IR, spec: OutputSpec, w: str, tree: ast.expr) -> ast.expr:
     """A gradient in the form users get: a row intermediate ``[1, N]`` keeps its two axes (a fed
-    row is reshaped back by :class:`~graphgrad.codegen.CompiledFunction` instead)."""
-    if w in cf.leaves:
+    row is reshaped back by :class:`~graphgrad.compiler.CompiledFunction` instead)."""
+    if w in spec.leaves:
         return tree
     return _row_external(ir, ir.alias.get(w, w), tree)
 
@@ -728,7 +607,7 @@ def _row_external(ir: IR, node: str, tree: ast.expr) -> ast.expr:
     r = ir.nodes.get(node)
     if r is None or r.form != "R":
         return tree
-    return _expr(f"{_tok(0)}[..., None, :]", tree)
+    return expr(f"{tok(0)}[..., None, :]", tree)
 
 
 def _same_storage(lw: Lowerer, key: Key, ir: IR, leaf: str) -> bool:
@@ -736,14 +615,14 @@ def _same_storage(lw: Lowerer, key: Key, ir: IR, leaf: str) -> bool:
     return lw.batched(key) == (ir.nodes[leaf].batched if leaf in ir.nodes else False)
 
 
-def _size_bindings(ir: IR, cf: Any) -> list[tuple[str, str, int]]:
+def _size_bindings(ir: IR, spec: OutputSpec) -> list[tuple[str, str, int]]:
     """(size, leaf, axis): each size used as a value, read from ``leaf.shape[axis]``."""
     out = []
     for name, n in ir.nodes.items():
         if n.op != "size":
             continue
-        for leaf in cf.leaves:  # (a leaf fed only to bind a size is no IR node: read the graph)
-            shape = normalize(cf._ext.shape(leaf))
+        for leaf in spec.leaves:  # (a leaf fed only to bind a size is no IR node: read the graph)
+            shape = normalize(spec.leaf_shapes[leaf])
             core, f = matrix_form(shape), form_of(shape)
             for ax, d in zip(("r", "c"), core):
                 if d == name and ax in CORE[f]:
@@ -760,15 +639,15 @@ def _size_bindings(ir: IR, cf: Any) -> list[tuple[str, str, int]]:
     return out
 
 
-def _doc(cf: Any, ir: IR, params: list[str], names: CodeNames) -> str:
+def _doc(spec: OutputSpec, ir: IR, params: list[str], names: CodeNames) -> str:
     """The module docstring: what the function computes, its call, and its arguments' layout."""
-    if cf.kind == "forward":
-        what = "forward pass of " + ", ".join(cf.outputs)
-        returns = "{" + ", ".join(f'"{o}": ...' for o in cf.outputs) + "}"
+    if spec.kind == "forward":
+        what = "forward pass of " + ", ".join(spec.outputs)
+        returns = "{" + ", ".join(f'"{o}": ...' for o in spec.outputs) + "}"
     else:
-        kind = "vector-Jacobian product" if cf.kind == "vjp" else "value and gradients"
-        what = f"{kind} of {cf.of} with respect to {', '.join(cf.wrt)}"
-        returns = f"({cf.of}, {{" + ", ".join(f'"{w}": {w}_bar' for w in cf.wrt) + "})"
+        kind = "vector-Jacobian product" if spec.kind == "vjp" else "value and gradients"
+        what = f"{kind} of {spec.of} with respect to {', '.join(spec.wrt)}"
+        returns = f"({spec.of}, {{" + ", ".join(f'"{w}": {w}_bar' for w in spec.wrt) + "})"
     rows = []
     for p in params:
         n = ir.nodes.get(p)
@@ -779,14 +658,14 @@ def _doc(cf: Any, ir: IR, params: list[str], names: CodeNames) -> str:
         r, c = matrix_form(n.shape)
         core = {"S": (), "V": (r,), "R": (c,), "M": (r, c)}[n.form]
         dims = (("B",) if n.batched else ()) + core
-        kind = "cotangent of " + str(cf.of) if p == getattr(cf, "seed", None) else n.op
+        kind = "cotangent of " + str(spec.of) if p == spec.seed else n.op
         rows.append((shown, "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")", kind))
     w1 = max(len(r[0]) for r in rows) if rows else 0
     w2 = max(len(r[1]) for r in rows) if rows else 0
     table = "".join(f"    {a:<{w1}}  {b:<{w2}}  {c}\n" for a, b, c in rows)
-    return (f"{what}.\n\n{cf.name}({', '.join(names[p] for p in params)}) -> {returns}\n\n"
+    return (f"{what}.\n\n{spec.name}({', '.join(names[p] for p in params)}) -> {returns}\n\n"
             "Arguments: NumPy arrays of one float dtype, in graphgrad's storage layout (vectors [N] and\n"
             "rows [1, N] 1-D, matrices 2-D, a batch as the leading axis B):\n" + table
             + ("Gradients have their variable's shape; those of unbatched variables are summed over the batch.\n"
-               if cf.kind != "forward" else ""))
+               if spec.kind != "forward" else ""))
 

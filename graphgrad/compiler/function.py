@@ -11,7 +11,7 @@ How (see ``docs/compiler.md``):
 2. rewrites: ``σ′(z)`` becomes ``h ⊙ (1 − h)`` with ``h = σ(z)`` (likewise tanh′), ``‖t‖ ⊙ unit(t)``
    becomes ``t``, ``‖t‖²`` a dot product; then common sub-expressions are merged, dead code dropped,
    and matrix chains re-associated from the shapes (``(v vᵀ) x`` -> ``v (vᵀ x)``);
-3. lowering (:mod:`graphgrad.lowering`) to the *storage layout* (vectors and rows 1-D, the
+3. lowering (:mod:`graphgrad.compiler.lowering`) to the *storage layout* (vectors and rows 1-D, the
    batch as a leading axis): an unbatched matrix times a batch of vectors is one GEMM
    (``x @ W1.T``), transposes are BLAS flags, never copies; gradients of unbatched variables are
    summed over the batch *inside* the products (``z_bar.T @ x``), never per sample;
@@ -45,14 +45,18 @@ from typing import Any
 
 import numpy as np
 
-from .autodiff import backward, check_of
-from .errors import GraphgradError, NamingError, ShapeError
-from .evaluate import _wrt_list, check_call, check_outputs, prepare, with_size_binders
-from .graph import Graph, upstream
-from .lowering import Program, build_ir, form_of, lower
-from .naming import CodeNames, check_function_name
-from .ops import LEAF_KINDS, OPS
-from .shapes import normalize
+from ..arguments import check_graph, check_node_name, check_outputs, wrt_list
+from ..autodiff import backward, check_of
+from ..errors import GraphgradError, NamingError, ShapeError
+from ..feed import prepare, with_size_binders
+from ..graph import Graph, upstream
+from ..naming import CodeNames, check_function_name
+from ..ops import LEAF_KINDS, OPS
+from ..shapes import normalize
+from .ir import form_of
+from .lowering import OutputSpec, lower
+from .passes import build_ir
+from .program import Program
 
 _SIGNATURE = operator.attrgetter("shape", "dtype")
 
@@ -78,22 +82,25 @@ class CompiledFunction:
         self.outputs = outputs
         self.reduce = reduce
         self.name = check_function_name(name) if name is not None else _default_name(kind, of)
+        self.seed: str | None = None
+        adjoint: dict[str, str] = {}
         if kind == "forward":
             self._ext = graph
             self._targets = list(outputs)
-            self._adjoint: dict[str, str] = {}
         else:
             bw = backward(graph, of, seed="cotangent" if kind == "vjp" else None)
             self._ext = bw.graph
-            self._adjoint = {w: bw.adjoint[w] for w in wrt if w in bw.adjoint}
+            adjoint = {w: bw.adjoint[w] for w in wrt if w in bw.adjoint}
             inner = [w for w in wrt if graph.op(w) not in LEAF_KINDS and w != of]  # their values give shapes
-            self._targets = list(dict.fromkeys([of, *self._adjoint.values(), *inner]))
+            self._targets = list(dict.fromkeys([of, *adjoint.values(), *inner]))
             self.seed = bw.seed
             if kind == "vjp":  # the cotangent is an argument even where no gradient reads it (drelu)
                 self._targets.append(bw.seed)
         needed = set(with_size_binders(self._ext, upstream(self._ext, self._targets))) | set(wrt)
         self.leaves = [n for n in self._ext.leaves() if n in needed]
         self._order = upstream(self._ext, self._targets)
+        self.spec = OutputSpec(kind, self.name, of, tuple(wrt), tuple(outputs), reduce, tuple(self.leaves),
+                               {n: self._ext.shape(n) for n in self.leaves}, adjoint, self.seed)
         self._sizes_checked: set[tuple] = set()
         self._take = operator.itemgetter(*self.leaves) if len(self.leaves) > 1 else \
             (lambda d, _n=tuple(self.leaves): tuple(d[k] for k in _n))
@@ -117,7 +124,7 @@ class CompiledFunction:
         prog = self._programs.get(key)
         if prog is None:
             ir = build_ir(self._ext, self._targets, bset, dict(sizes or {}))
-            prog = lower(ir, self)
+            prog = lower(ir, self.spec)
             self._programs[key] = prog
         self._latest = prog
         return prog
@@ -240,7 +247,7 @@ def _default_name(kind: str, of: str | None) -> str:
 
 
 def storage_shape(graph: Graph, n: str, matrix_shape: tuple, batched: bool) -> tuple:
-    """The storage layout of a fed value (see :mod:`graphgrad.lowering`): a scalar 0-d, a vector
+    """The storage layout of a fed value (see :mod:`graphgrad.compiler.lowering`): a scalar 0-d, a vector
     ``[N]`` and a row ``[1, N]`` 1-D, a matrix 2-D; behind the batch axis when batched."""
     form = form_of(graph.shape(n))
     lead = matrix_shape[:1] if batched else ()
@@ -293,11 +300,12 @@ def compile(graph: Graph, of: str, wrt: str | Iterable[str] | None = None, *, re
         return (L, {'W': W_bar})
     <BLANKLINE>
     """
-    check_call(graph, of)
+    check_graph(graph, "compile")
+    check_node_name(graph, of, "of")
     check_of(graph, of)
     if reduce not in (None, "sum"):
         raise GraphgradError(f"reduce must be None or 'sum', got {reduce!r}")
-    ws = _wrt_list(graph, wrt)
+    ws = wrt_list(graph, wrt)
     return CompiledFunction(graph, "grad", of, ws, [of], reduce, batched, sizes, name)
 
 
@@ -315,9 +323,10 @@ def compile_vjp(graph: Graph, of: str, wrt: str | Iterable[str] | None = None, *
     >>> f.seed, grads["x"].tolist()
     ('y_bar', [1.0, 2.0])
     """
-    check_call(graph, of)
+    check_graph(graph, "compile_vjp")
+    check_node_name(graph, of, "of")
     check_of(graph, of, scalar=False)
-    ws = _wrt_list(graph, wrt)
+    ws = wrt_list(graph, wrt)
     return CompiledFunction(graph, "vjp", of, ws, [of], None, batched, sizes, name)
 
 
@@ -333,7 +342,7 @@ def compile_forward(graph: Graph, outputs: Iterable[str] | None = None, *,
     >>> float(compile_forward(g, ["L"])(x=np.zeros(3))["L"])
     0.0
     """
-    check_call(graph)
+    check_graph(graph, "compile_forward")
     outs = check_outputs(graph, outputs)
     return CompiledFunction(graph, "forward", None, [], outs, None, batched, sizes, name)
 

@@ -1,92 +1,32 @@
-"""The compiler's IR and its optimisation passes.
+"""The compiler's optimisation passes over its IR (:mod:`graphgrad.compiler.ir`).
 
 :func:`build_ir` copies the needed part of an (extended) graph into a small mutable IR and
 optimises it: local rewrites (σ′ via the forward σ, ‖t‖ ⊙ unit(t) = t, ‖t‖² as a dot product),
 common sub-expression elimination, dead-code elimination and matrix-chain re-association from the
-shapes. :mod:`graphgrad.lowering` turns the result into NumPy statements.
-
-Every IR value has a *form* -- ``S`` (scalar), ``V`` (column), ``R`` (row), ``M`` (matrix) -- and a
-batched flag (whether it depends on an input fed with a batch axis).
+shapes. :mod:`graphgrad.compiler.lowering` turns the result into NumPy statements.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from .autodiff import sympy_to_ops
-from .graph import Graph, upstream
-from .ops import LEAF_KINDS, OPS
-from .shapes import matrix_form, normalize
-
-CORE = {"S": (), "V": ("r",), "R": ("c",), "M": ("r", "c")}  # a form's maths axes (rows, columns)
-
-
-def form_of(shape: tuple) -> str:
-    """``S``, ``V``, ``R`` or ``M`` for a graphgrad shape.
-
-    >>> [form_of(s) for s in [(), ("N",), (1, "N"), ("K", "N")]]
-    ['S', 'V', 'R', 'M']
-    """
-    r, c = matrix_form(normalize(shape))
-    if c == 1:
-        return "S" if r == 1 else "V"
-    return "R" if r == 1 else "M"
-
-
-
-# ============================================================================ the IR
-
-
-@dataclass
-class Node:
-    """One IR node: an op application (or leaf) with its shape and batched flag."""
-
-    op: str
-    args: tuple[str, ...]
-    shape: tuple
-    value: float | None = None
-    batched: bool = False
-    named: bool = False
-
-    @property
-    def form(self) -> str:
-        """The node's form (S, V, R, M)."""
-        return form_of(self.shape)
-
-
-@dataclass
-class IR:
-    """Nodes in topological order, the outputs, and what the signature binds."""
-
-    nodes: dict[str, Node]
-    targets: list[str]
-    alias: dict[str, str]  # original target name -> IR node computing it
-    batched: frozenset
-    sizes: dict[str, int]
-    leaves: list[str] = field(default_factory=list)
-
-    def consumers(self) -> dict[str, int]:
-        """Use count of each node (outputs count once)."""
-        uses = dict.fromkeys(self.nodes, 0)
-        for n in self.nodes.values():
-            for a in n.args:
-                uses[a] += 1
-        for t in self.targets:
-            uses[self.alias.get(t, t)] += 1
-        return uses
+from ..autodiff import sympy_to_ops
+from ..graph import Graph, upstream
+from ..ops import LEAF_KINDS, OPS
+from ..shapes import matrix_form, normalize
+from .ir import IR, IRNode, form_of
 
 
 def build_ir(graph: Graph, targets: list[str], batched: frozenset, sizes: dict[str, int]) -> IR:
     """Copy what ``targets`` need out of ``graph``, mark batched nodes, and optimise."""
-    nodes: dict[str, Node] = {}
+    nodes: dict[str, IRNode] = {}
     for n in upstream(graph, targets):
         a = graph.attrs(n)
-        nodes[n] = Node(a["op"], tuple(a["args"]), normalize(a["shape"]), a.get("value"),
+        nodes[n] = IRNode(a["op"], tuple(a["args"]), normalize(a["shape"]), a.get("value"),
                         named=graph.is_named(n))
     ir = IR(nodes, list(targets), {}, batched, sizes,
             [n for n in nodes if nodes[n].op in LEAF_KINDS or nodes[n].op == "input"])
@@ -121,7 +61,7 @@ def _fold(ir: IR) -> None:
                 continue
         v = np.asarray(out, dtype=np.float64).reshape(-1)
         if v.size == 1:
-            ir.nodes[name] = Node("literal", (), (), float(v[0]), named=n.named)
+            ir.nodes[name] = IRNode("literal", (), (), float(v[0]), named=n.named)
 
 
 def _mark_batched(ir: IR) -> None:
@@ -154,7 +94,7 @@ class _Fresh:
                 return f"{prefix}{self.k}"
 
 
-def _insert(ir: IR, fresh: _Fresh, name: str, node: Node) -> None:
+def _insert(ir: IR, fresh: _Fresh, name: str, node: IRNode) -> None:
     """Add ``node`` as ``name`` (at the end; :func:`_toposort` restores the order)."""
     ir.nodes[name] = node
     fresh.index.setdefault((node.op, node.args, node.value), name)
@@ -187,7 +127,7 @@ def _literal(ir: IR, fresh: _Fresh, v: float) -> str:
     if key in fresh.index:
         return fresh.index[key]
     name = fresh()
-    _insert(ir, fresh, name, Node("literal", (), (), float(v)))
+    _insert(ir, fresh, name, IRNode("literal", (), (), float(v)))
     return name
 
 
@@ -196,7 +136,7 @@ def _find_or_add(ir: IR, fresh: _Fresh, op: str, args: tuple, shape: tuple) -> s
     if key in fresh.index and fresh.index[key] in ir.nodes:
         return fresh.index[key]
     name = fresh()
-    _insert(ir, fresh, name, Node(op, args, shape))
+    _insert(ir, fresh, name, IRNode(op, args, shape))
     return name
 
 
@@ -212,14 +152,14 @@ def _rewrite(ir: IR) -> None:
             h = _find_or_add(ir, fresh, f, n.args, n.shape)
             t = sp.Dummy("t")
             top = sympy_to_ops(_Builder(ir, fresh, n.shape), g(t), {t: h})
-            ir.nodes[name] = Node("id", (top,), n.shape, named=n.named)
+            ir.nodes[name] = IRNode("id", (top,), n.shape, named=n.named)
         elif n.op == "mul":
             a, b = (ir.nodes[x] for x in n.args)
             # ‖t‖ ⊙ unit(t) = t (also at t = 0, where unit(t) = 0)
             if a.op == "norm" and b.op == "unit" and a.args == b.args:
-                ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
+                ir.nodes[name] = IRNode("id", a.args, n.shape, named=n.named)
             elif b.op == "norm" and a.op == "unit" and a.args == b.args:
-                ir.nodes[name] = Node("id", a.args, n.shape, named=n.named)
+                ir.nodes[name] = IRNode("id", a.args, n.shape, named=n.named)
             elif _unit_times_norm(ir, fresh, name, n):
                 pass
             else:
@@ -228,13 +168,13 @@ def _rewrite(ir: IR) -> None:
                     if e.op == "expand" and ir.nodes[e.args[0]].op == "literal" \
                             and ir.nodes[y].shape == n.shape:
                         c = ir.nodes[e.args[0]].value
-                        ir.nodes[name] = Node("id", (y,), n.shape, named=n.named) if c == 1.0 else \
-                            Node("mul", (e.args[0], y), n.shape, named=n.named)
+                        ir.nodes[name] = IRNode("id", (y,), n.shape, named=n.named) if c == 1.0 else \
+                            IRNode("mul", (e.args[0], y), n.shape, named=n.named)
                         break
         elif n.op == "pow":
             a, p = (ir.nodes[x] for x in n.args)
             if a.op == "norm" and p.op == "literal" and p.value == 2.0:
-                ir.nodes[name] = Node("sqnorm", a.args, n.shape, named=n.named)  # ‖t‖² = tᵀt
+                ir.nodes[name] = IRNode("sqnorm", a.args, n.shape, named=n.named)  # ‖t‖² = tᵀt
     _toposort(ir)
     _mark_batched(ir)
 
@@ -271,7 +211,7 @@ def _without_norm(ir: IR, fresh: _Fresh, s: str, t: tuple, depth: int = 0) -> st
     return None
 
 
-def _unit_times_norm(ir: IR, fresh: _Fresh, name: str, n: Node) -> bool:
+def _unit_times_norm(ir: IR, fresh: _Fresh, name: str, n: IRNode) -> bool:
     """``unit(t) ⊙ (c ‖t‖) = c t``: the adjoint of ``‖t‖²`` reads ``2 t``, not ``2 ‖t‖ unit(t)``."""
     for u, s in (n.args, n.args[::-1]):
         if ir.nodes[u].op != "unit":
@@ -280,8 +220,8 @@ def _unit_times_norm(ir: IR, fresh: _Fresh, name: str, n: Node) -> bool:
         if rest is None:
             continue
         t = ir.nodes[u].args[0]
-        ir.nodes[name] = Node("id", (t,), n.shape, named=n.named) if rest == "" else \
-            Node("mul", (rest, t), n.shape, named=n.named)
+        ir.nodes[name] = IRNode("id", (t,), n.shape, named=n.named) if rest == "" else \
+            IRNode("mul", (rest, t), n.shape, named=n.named)
         return True
     return False
 
@@ -378,7 +318,7 @@ def _reassociate(ir: IR) -> None:
             if n.op == "transpose" and ir.nodes[n.args[0]].op == "matmul":
                 a, b = ir.nodes[n.args[0]].args
                 ta, tb = (_transposed(ir, fresh, x) for x in (a, b))
-                ir.nodes[name] = Node("matmul", (tb, ta), n.shape, named=n.named)
+                ir.nodes[name] = IRNode("matmul", (tb, ta), n.shape, named=n.named)
                 changed = True
     _toposort(ir)
     _dce(ir)
@@ -440,7 +380,7 @@ def _build(ir: IR, tree: Any, factors: list[str], fresh: Any) -> str:
     b = _build(ir, tree[1], factors, fresh)
     shape = normalize((matrix_form(ir.nodes[a].shape)[0], matrix_form(ir.nodes[b].shape)[1]))
     name = fresh()
-    _insert(ir, fresh, name, Node("matmul", (a, b), shape))
+    _insert(ir, fresh, name, IRNode("matmul", (a, b), shape))
     return name
 
 
