@@ -4,7 +4,7 @@ Each block ``i`` is ``z_i = W_i x_{i−1} + b_i``, ``h_i = σ(z_i)``, ``x_i = x_
 (8 graph nodes: 3 params, 5 op nodes); the loss is ``L = ½‖x_n − s‖²``. For each case it measures
 wall-clock seconds of
 
-* ``dot``: building the DOT source (:func:`graphgrad.printing.dot.to_dot`: views, equations for
+* ``dot``: building the DOT source (:func:`graphgrad.drawing.dot.to_dot`: views, equations for
   tooltips, local rules), no layout;
 * ``svg``: the whole :func:`graphgrad.render` to SVG, with the embedded Graphviz (WebAssembly,
   the first call includes compiling it, reported apart) and with the system ``dot`` when installed.
@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import graphgrad as gg  # noqa: E402
-from graphgrad.printing import engine  # noqa: E402
-from graphgrad.printing.dot import render, to_dot  # noqa: E402
+from graphgrad.drawing import engine  # noqa: E402
+from graphgrad.drawing.dot import render, to_dot  # noqa: E402
 
 
 def stack(blocks: int) -> gg.Graph:

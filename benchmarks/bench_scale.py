@@ -5,7 +5,7 @@
 
 Stages: build (builder), parse (model text), validate, evaluate (every named node), backward
 (the reverse pass), grad (every leaf, the interpreter), and, once they exist, derive (graphgrad.symbolic),
-compile (graphgrad.compiler) and render (graphgrad.printing.dot). Each stage runs on a fresh
+compile (graphgrad.compiler) and render (graphgrad.drawing.dot). Each stage runs on a fresh
 copy of the graph (so no cache helps), timed with ``perf_counter`` and measured with
 ``tracemalloc`` (peak of Python allocations during a second run of the stage). The last column gives the
 growth of time from the smallest to the largest size divided by the growth of size: about 1
@@ -90,7 +90,7 @@ def stages(make: Callable[[int], gg.Graph], text: Callable[[int], str], n: int) 
     if importlib.util.find_spec("graphgrad.compiler"):
         out["compile"] = measure(lambda: gg.compile(g.copy(), "L", ["x"]))
     try:
-        has_dot = importlib.util.find_spec("graphgrad.printing.dot") is not None
+        has_dot = importlib.util.find_spec("graphgrad.drawing.dot") is not None
     except ModuleNotFoundError:
         has_dot = False
     if has_dot and n <= 2_500:  # Graphviz's own layout is superlinear; kept to moderate sizes

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import hooks
 from .api import GradcheckReport, grad, gradcheck, value_and_grad
 from .autodiff import Backward, backward
 from .errors import (
@@ -34,6 +35,7 @@ from .errors import (
     UnknownOpError,
 )
 from .frontends.builder import *  # noqa: F403 - gg.sigmoid, gg.norm, ... (one per public op)
+from .frontends.builder import __all__ as builder_names
 from .frontends.builder import apply
 from .frontends.text import load, parse
 from .graph import Graph, Var, from_networkx
@@ -42,12 +44,35 @@ from .ops import OPS, OpSpec
 
 __version__ = "0.1.0"
 
+
+# hooks the lower floors read (graphgrad.hooks): the presenters, attached from above
+def _text(expr: Any, rank: Any = None) -> str:
+    from .printing.text import to_text
+
+    return to_text(expr, rank)
+
+
+def _latex(expr: Any, rank: Any = None) -> str:
+    from .printing.latex import to_latex
+
+    return to_latex(expr, rank)
+
+
+def _svg(graph: Graph) -> str:
+    from .drawing.dot import render
+
+    return render(graph)
+
+
+hooks.PRINTERS.update(text=_text, latex=_latex)
+hooks.SVG["graph"] = _svg
+
 # later layers, imported on first use so the core stays light
 _LAZY = {
     "backprop": "graphgrad.symbolic",
     "derivative": "graphgrad.symbolic",
     "check": "graphgrad.checker",
-    "render": "graphgrad.printing.dot",
+    "render": "graphgrad.drawing.dot",
     "compile": "graphgrad.compiler",
     "compile_forward": "graphgrad.compiler",
     "compile_vjp": "graphgrad.compiler",
@@ -69,7 +94,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'graphgrad' has no attribute {name!r}")
 
 
-__all__ = [
+def __dir__() -> list[str]:
+    """Every public name, the lazily imported ones too (tab completion finds gg.render, gg.fit)."""
+    return sorted(set(__all__) | {"__version__"})
+
+
+__all__ = [*_LAZY, *builder_names,
     "Graph", "Var", "parse", "load", "from_networkx", "apply", "evaluate", "grad", "value_and_grad",
     "gradcheck", "GradcheckReport", "backward", "Backward", "OPS", "OpSpec",
     "GraphgradError", "ParseError", "ShapeError", "ArityError", "UnknownOpError", "CycleError",

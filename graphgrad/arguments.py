@@ -28,10 +28,10 @@ def check_node_name(graph: Graph, name: Any, what: str) -> str:
     if not isinstance(name, str):
         raise NamingError(f"{what} must be a node name (str), got {type(name).__name__} {shown(name)}",
                           node=node_label(name), hint=f"pass {what}='L'; named nodes: "
-                          + ", ".join(graph.named_nodes()[-8:]))
+                          + graph.names_text())
     if name not in graph:
         raise NamingError(f"{what} {shown(name)} is not defined", node=node_label(name),
-                          hint=f"{what} must name a node: " + ", ".join(graph.named_nodes()[-8:]))
+                          hint=f"{what} must name a node: " + graph.names_text())
     return name
 
 

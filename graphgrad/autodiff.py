@@ -10,12 +10,11 @@ The forward graph is never changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import sympy as sp
 
@@ -76,14 +75,14 @@ class Emitter:
         key = ("literal", (), v)
         if key not in self.index:
             self.graph._counter, name = fresh_name(self.graph._counter, self.g)
-            self.g.add_node(name, op="literal", args=(), shape=(), value=v, anon=True)
+            self.graph.add_generated(name, "literal", value=v, anon=True)
             self.index[key] = name
         return self.index[key]
 
     def size(self, name: str) -> str:
         """The size-name node ``name`` (a scalar)."""
         if name not in self.g:
-            self.g.add_node(name, op="size", args=(), shape=(), anon=False)
+            self.graph.add_generated(name, "size", anon=False)
         return name
 
     def numel(self, x: str) -> str:
@@ -116,9 +115,7 @@ class Emitter:
             return self.index[key]
         shape = normalize(spec.shape(*(self.shape(a) for a in args)))
         self.graph._counter, name = fresh_name(self.graph._counter, self.g)
-        self.g.add_node(name, op=op, args=args, shape=shape, anon=True)
-        for a in set(args):
-            self.g.add_edge(a, name)
+        self.graph.add_generated(name, op, args, shape, anon=True)
         self.index[key] = name
         self.created.add(name)
         return name
@@ -269,7 +266,7 @@ def check_of(graph: Graph, of: str, scalar: bool = True) -> None:
     """Check that ``of`` names a node (and, by default, a scalar one)."""
     if of not in graph:
         raise NamingError(f"{of!r} is not defined", node=str(of),
-                         hint="of must name a node: " + ", ".join(graph.named_nodes()[-8:]))
+                         hint="of must name a node: " + graph.names_text())
     if scalar and not is_scalar(graph.shape(of)):
         raise DerivationError(
             f"of={of!r} has shape {fmt(graph.shape(of))}, not a scalar", **graph.where(of),
@@ -298,8 +295,7 @@ def backward(graph: Graph, of: str, seed: str | None = None, symbolic: bool = Fa
     bw = Backward(graph, of, ext)
 
     def placeholder(v: str) -> str:
-        name = adjoint_name(v, ext.nx)
-        ext.nx.add_node(name, op="input", args=(), shape=graph.shape(v), anon=False, adjoint_of=v)
+        name = ext.add_generated(adjoint_name(v, ext.nx), "input", shape=graph.shape(v), anon=False, adjoint_of=v)
         bw.placeholder[v] = name
         return name
 
@@ -333,24 +329,44 @@ def backward(graph: Graph, of: str, seed: str | None = None, symbolic: bool = Fa
                 continue
             pending.setdefault(arg, []).append((node, c))
     _name_adjoints(bw, owners)
-    ext._invalidate()
     graph.cache[key] = bw
     return bw
 
 
 def _name_adjoints(bw: Backward, owners: dict[str, str]) -> None:
     """Rename each emitted adjoint total after its variable, in one pass (linear in the graph)."""
-    g = bw.graph.nx
-    taken = set(g)
+    taken = set(bw.graph.nx)
     mapping = {}
     for node, var in owners.items():
         mapping[node] = name = adjoint_name(var, taken)
         taken.add(name)
-    nx.relabel_nodes(g, mapping, copy=False)
-    for node, var in owners.items():
-        new = mapping[node]
-        g.nodes[new].update(anon=not bw.forward.is_named(var), adjoint_of=var)
-        for s in g.successors(new):
-            g.nodes[s]["args"] = tuple(mapping.get(a, a) for a in g.nodes[s]["args"])
+    bw.graph.rename_generated(mapping, {mapping[node]: dict(anon=not bw.forward.is_named(var), adjoint_of=var)
+                                        for node, var in owners.items()})
     bw.adjoint = {v: mapping.get(n, n) for v, n in bw.adjoint.items()}
     bw.contributions = {v: [(c, mapping.get(n, n)) for c, n in lst] for v, lst in bw.contributions.items()}
+
+
+def local_vjps(graph: Graph, nodes: Iterable[str]) -> tuple[Graph, dict[tuple[str, int], str]]:
+    """Each op node's own VJP rule, emitted once with a placeholder leaf for its adjoint (printed
+    ``·``): ``(extended graph, {(consumer, operand index): contribution node})``. What the ops view
+    of a picture writes on each backward edge (``W₁ᵀ·`` for operand 2 of ``W₁ @ x``): the op's
+    derivative alone, with no sum over consumers.
+
+    >>> from graphgrad import parse
+    >>> g = parse("input x[N]\\nparam W[K, N]\\nL = sum(W @ x)")
+    >>> ext, rules = local_vjps(g, ["_t1"])
+    >>> [ext.op(rules[("_t1", i)]) for i in (0, 1)]
+    ['matmul', 'matmul']
+    """
+    ext = graph.copy()
+    b = Emitter(ext)
+    rules: dict[tuple[str, int], str] = {}
+    for c in nodes:
+        op = graph.op(c)
+        if op in LEAF_OPS:
+            continue
+        ph = ext.add_generated(adjoint_name(c, ext.nx), "input", shape=graph.shape(c), anon=False, adjoint_of=c)
+        for i, (arg, contrib) in enumerate(zip(graph.args(c), OPS[op].vjp(b, c, ph, *graph.args(c)))):
+            if contrib is not None and graph.op(arg) not in ("literal", "size"):
+                rules[(c, i)] = contrib
+    return ext, rules

@@ -36,6 +36,7 @@ from .errors import (
     node_label,
     shown,
 )
+from .hooks import SVG
 from .naming import check_user_name, fresh_name
 from .ops import LEAF_KINDS, OPS, PUBLIC_OPS
 from .shapes import Shape, fmt, normalize
@@ -358,11 +359,50 @@ class Graph:
             return Var(self, name)
         return self.apply("id", node, name=name, line=line, col=col)
 
+    # ------------------------------------------------------------------ what graphgrad adds
+    def add_generated(self, name: str, op: str, args: tuple[str, ...] = (), shape: Shape = (), **attrs: Any) -> str:
+        """Add a node graphgrad itself made -- a reverse-pass op, a placeholder or tangent leaf, a
+        literal -- with no user-name check (``name`` comes from :mod:`graphgrad.naming`); edges come
+        from ``args``. The one way besides the builders that a graph grows.
+
+        >>> g = Graph(); x = g.input("x", "N")
+        >>> g.add_generated("x_bar", "input", shape=("N",), anon=False, adjoint_of="x")
+        'x_bar'
+        """
+        self._g.add_node(name, op=op, args=tuple(args), shape=normalize(shape), **attrs)
+        for a in set(args):
+            self._g.add_edge(a, name)
+        self._invalidate()
+        return name
+
+    def rename_generated(self, mapping: dict[str, str], attrs: dict[str, dict] | None = None) -> None:
+        """Rename generated nodes ``old -> new`` in one pass (consumers' ``args`` follow) and update
+        the renamed nodes' attributes (``attrs[new]``); linear in the nodes touched."""
+        nx.relabel_nodes(self._g, mapping, copy=False)
+        for new in mapping.values():
+            self._g.nodes[new].update((attrs or {}).get(new, {}))
+            for s in self._g.successors(new):
+                self._g.nodes[s]["args"] = tuple(mapping.get(a, a) for a in self._g.nodes[s]["args"])
+        self._invalidate()
+
     # ------------------------------------------------------------------ queries
     @property
     def nx(self) -> nx.DiGraph:
         """The underlying ``networkx.DiGraph`` (read it; change it through this class)."""
         return self._g
+
+    def names_text(self, limit: int = 60) -> str:
+        """Every named node (inputs, params and consts too), for a message: ``x, W1, h, L``; past
+        ``limit`` names, the first and last halves around ``… (N more) …``.
+
+        >>> Graph().input("x", "N").graph.names_text()
+        'x'
+        """
+        names = [node_label(n) for n in self.named_nodes()]
+        if len(names) > limit:
+            half = limit // 2
+            names = [*names[:half], f"… ({len(names) - 2 * half} more) …", *names[-half:]]
+        return ", ".join(names)
 
     def to_networkx(self) -> nx.DiGraph:
         """A copy of the underlying DiGraph, with every node attribute."""
@@ -528,10 +568,10 @@ class Graph:
         return f"<graphgrad.Graph: {len(self)} nodes, named: {', '.join(named[:12])}" + \
             (", ..." if len(named) > 12 else "") + ">"
 
-    def _repr_svg_(self) -> str:
-        from .printing.dot import render
-
-        return render(self)
+    def _repr_svg_(self) -> str | None:
+        """The picture in a notebook (the renderer's, registered by the facade in graphgrad.hooks)."""
+        draw = SVG.get("graph")
+        return None if draw is None else draw(self)
 
     def copy(self) -> Graph:
         """A deep-enough copy (node attribute dicts are copied)."""

@@ -176,15 +176,13 @@ def jvp_graph(graph: Graph, of: str, wrt: Iterable[str]) -> JVPGraph:
     tangent: dict[str, str] = {}
     s = None
     for w in ws:
-        name = tangent_name(w, ext.nx)
-        ext.nx.add_node(name, op="input", args=(), shape=graph.shape(w), anon=False, tangent_of=w)
+        name = ext.add_generated(tangent_name(w, ext.nx), "input", shape=graph.shape(w), anon=False, tangent_of=w)
         tangent[w] = name
         if w not in bw.adjoint:
             continue
         # ⟨Jᵀu, t⟩ for this variable: the Frobenius inner product of w̄ and w_dot
         term = b.sum(b.mul(bw.adjoint[w], name))
         s = term if s is None else b.add(s, term)
-    ext._invalidate()
     out = None
     if s is not None:
         bw2 = backward(ext, s)

@@ -203,7 +203,7 @@ def test_eval_good_input_runs(capsys, tmp_path: Path) -> None:
 
 
 def test_regression_demo_without_printing_package(capsys, tmp_path: Path) -> None:
-    """find_spec('graphgrad.printing.dot') raised when graphgrad.printing did not exist."""
+    """find_spec('graphgrad.drawing.dot') raised when graphgrad.printing did not exist."""
     rc, out, err = run_cli(["demo", "-o", str(tmp_path)], capsys)
     assert rc == 0, err
     assert "hand-written" in out

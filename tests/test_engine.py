@@ -11,8 +11,8 @@ from importlib.util import find_spec
 
 import pytest
 
+from graphgrad.drawing import engine
 from graphgrad.errors import RenderError
-from graphgrad.printing import engine
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 SMALL_DOT = """digraph G {

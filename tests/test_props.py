@@ -269,6 +269,6 @@ def test_compiled_float32(m: Model) -> None:
 @settings(max_examples=examples(20))
 @given(models(batch=False, max_ops=6))
 def test_rendering_never_fails(m: Model) -> None:
-    pytest.importorskip("graphgrad.printing.dot")
+    pytest.importorskip("graphgrad.drawing.dot")
     svg = gg.render(m.graph)
     assert isinstance(svg, str) and "<svg" in svg and svg.rstrip().endswith("</svg>")

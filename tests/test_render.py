@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
-from graphgrad.printing.adjoints import rule_text
-from graphgrad.printing.dot import format_array, render, to_dot
-from graphgrad.printing.views import build, commutes
+from graphgrad.drawing.backward import rule_text
+from graphgrad.drawing.dot import format_array, render, to_dot
+from graphgrad.drawing.views import build, commutes
 
 from conftest import ROOT, residual_values
 
@@ -107,7 +107,7 @@ def test_roles_have_distinct_styles(mlp):
     roles = {n.id: n.role for n in scene.nodes}
     assert roles["x"] == "input" and roles["W1"] == "param" and roles["r"] == "const"
     assert roles["z"] == "intermediate" and roles["L"] == "loss" and roles["S"] == "loss"
-    from graphgrad.printing.dot import STYLE
+    from graphgrad.drawing.dot import STYLE
 
     looks = {(STYLE[r].get("shape"), STYLE[r].get("fillcolor")) for r in ("input", "param", "const",
                                                                               "intermediate", "loss", "adjoint")}

@@ -138,6 +138,6 @@ def test_compilation_at_scale(low_recursion_limit) -> None:
 
 
 def test_rendering_at_scale(low_recursion_limit) -> None:
-    pytest.importorskip("graphgrad.printing.dot")
+    pytest.importorskip("graphgrad.drawing.dot")
     svg = gg.render(chain(1_000))
     assert "<svg" in svg

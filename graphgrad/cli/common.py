@@ -279,12 +279,14 @@ def model_and_inputs(args: argparse.Namespace, need_inputs: bool = True) -> tupl
     return graph, None
 
 
-def fmt_array(v: np.ndarray, precision: int = 4) -> str:
-    """An array on as few lines as reads well."""
+def fmt_array(v: np.ndarray, precision: int = 4, prefix: str = "") -> str:
+    """An array on as few lines as reads well, to be printed after ``prefix``: the later lines are
+    indented by its length, so that a matrix's rows stand under its first row as NumPy aligns them
+    (columns aligned), and the lines wrap at 100 characters counting it."""
     a = np.asarray(v)
     if a.ndim == 0:
         return f"{float(a):.{precision}g}"
-    return np.array2string(a, precision=precision, suppress_small=True, max_line_width=100)
+    return np.array2string(a, precision=precision, suppress_small=True, max_line_width=100, prefix=prefix)
 
 
 def shape_text(v: np.ndarray) -> str:

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     graph = model("residual_mlp")
     print("The model (examples/residual_mlp.gg):\n")
     print("    " + text("residual_mlp").strip().replace("\n", "\n    ") + "\n")
-    if _has("graphgrad.printing.dot"):
-        from ..printing.dot import render
+    if _has("graphgrad.drawing.dot"):
+        from ..drawing.dot import render
 
         out.mkdir(parents=True, exist_ok=True)
         render(graph, out / "residual_mlp.svg")

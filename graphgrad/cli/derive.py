@@ -7,6 +7,7 @@ import argparse
 from ..errors import InputError
 from ..symbolic import backprop, derivative
 from .common import add_model, load_model
+from .eval import check_names
 
 HELP = "print the backprop equations of --of (or, with --wrt, one derivative), in Unicode or LaTeX"
 
@@ -31,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.expand and not args.wrt:
         raise InputError("--expand applies only with --wrt", hint="add --wrt NAME, or drop --expand")
     graph = load_model(args.model)
+    check_names(graph, [args.of], "--of")
     if args.wrt:
+        check_names(graph, [args.wrt], "--wrt")
         d = derivative(graph, args.of, args.wrt, expand=args.expand, prime=args.prime)
         print(d.latex() if args.latex else d)
         return 0

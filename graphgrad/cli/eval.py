@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import difflib
 
+import graphgrad as gg
+
 from ..api import value_and_grad
 from ..errors import InputError
 from ..interpret import evaluate
-import graphgrad as gg
-
 from .common import add_inputs, add_model, fmt_array, model_and_inputs, shape_text
 
 HELP = "evaluate a model: print every named value, and gradients of --of with respect to --wrt"
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     vals = evaluate(graph, inputs)
     grads = value_and_grad(graph, args.of, args.wrt, inputs)[1] if args.of else {}
     labels = {n: n for n in vals} | {f"d{args.of}/d{n}": n for n in grads}
-    width = max(map(len, labels))
-    shape_width = max(len(shape_text(v)) for v in [*vals.values(), *grads.values()])
+    width = max(map(len, labels), default=0)
+    shape_width = max((len(shape_text(v)) for v in [*vals.values(), *grads.values()]), default=0)
     print("values:")
     for n, v in vals.items():
         _row(n, v, width, shape_width)

@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``graphgrad render``."""
     from ..api import grad
     from ..autodiff import check_of
+    from ..drawing.dot import render
+    from ..drawing.views import default_of
     from ..interpret import evaluate
-    from ..printing.dot import render
-    from ..printing.views import default_of
 
     if args.output is not None and (not args.output or os.path.isdir(args.output)):
         raise RenderError(f"--output {args.output!r} is " + ("a directory" if args.output else "empty"),

@@ -1,5 +1,6 @@
-"""Printers: Unicode text (:mod:`.text`), LaTeX (:mod:`.latex`) and Graphviz pictures (``dot``).
+"""The SymPy printers: Unicode text (:mod:`.text`) and LaTeX (:mod:`.latex`) of graphgrad's expressions.
 
-Nothing in the core imports this package; :mod:`graphgrad.symbolic` uses the text and LaTeX
-printers to show adjoint equations the way a lecturer writes them.
+Presenters: the symbolic back end imports neither; the facade (``graphgrad/__init__.py``) hands
+them to it (:data:`graphgrad.symbolic.equations.PRINTERS`), and the renderer
+(:mod:`graphgrad.drawing`) writes its labels with them.
 """

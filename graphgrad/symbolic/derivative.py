@@ -230,7 +230,7 @@ def derivative(graph: Graph, of: str, wrt: str, expand: bool = False, *, prime: 
                           "pass wrt='x'")
     if wrt not in graph:
         raise NamingError(f"wrt {shown(wrt)} is not defined", node=node_label(wrt),
-                         hint="wrt must name a variable: " + ", ".join(graph.named_nodes()[-8:]))
+                         hint="wrt must name a variable: " + graph.names_text())
     if not graph.is_named(wrt) or graph.op(wrt) in ("literal", "size"):
         raise DerivationError(f"cannot differentiate with respect to {graph.describe(wrt)}", node=wrt,
                               hint="wrt must be an input, param, const or named intermediate")

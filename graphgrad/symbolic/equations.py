@@ -18,6 +18,7 @@ from sympy import HadamardPower, HadamardProduct, MatAdd, MatrixExpr, OneMatrix
 from ..autodiff import backward, check_of
 from ..errors import DerivationError
 from ..graph import Graph
+from ..hooks import printer
 from ..ops import OPS
 from .expressions import Apply, Converter, ScalarApply, size_symbol, var_symbol
 from .factoring import factor_scalars
@@ -128,15 +129,12 @@ def _elementwise(e: sp.Expr, t: sp.Symbol, x: MatrixExpr, shape: tuple) -> Matri
 
 
 def _text(expr: sp.Basic, rank: dict[str, int] | None = None) -> str:
-    from ..printing.text import to_text
-
-    return to_text(expr, rank)
+    # the presenters' printer, attached from above (graphgrad.hooks): the back end imports no presenter
+    return printer("text")(expr, rank)
 
 
 def _latex(expr: sp.Basic, rank: dict[str, int] | None = None) -> str:
-    from ..printing.latex import to_latex
-
-    return to_latex(expr, rank)
+    return printer("latex")(expr, rank)
 
 
 def model_rank(graph: Graph) -> dict[str, int]:

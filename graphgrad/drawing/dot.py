@@ -8,8 +8,8 @@ rule (``W₁ᵀ·``). ``values=``/``grads=`` annotate nodes with numbers. Every 
 (forward equation, shape, adjoint equation).
 
 The DOT text is built with the ``graphviz`` package from the op table and the graph alone
-(:mod:`graphgrad.printing.views`); the layout runs in the system ``dot`` or in the embedded,
-pip-installed Graphviz (:mod:`graphgrad.printing.engine`), so SVG and PNG need no system
+(:mod:`graphgrad.drawing.views`); the layout runs in the system ``dot`` or in the embedded,
+pip-installed Graphviz (:mod:`graphgrad.drawing.engine`), so SVG and PNG need no system
 Graphviz.
 
 >>> import graphgrad as gg
@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import RenderError
 from ..graph import Graph
 from . import engine as _engine
-from .views import VIEWS, Equations, Node, Scene, build
+from .scene import VIEWS, NodeEquations, Scene, SceneNode
+from .views import build
 
 __all__ = ["render", "to_dot", "format_array", "STYLE", "SUFFIXES"]
 
@@ -42,7 +43,7 @@ FONT = "DejaVu Sans"
 SVG_FONTS = "DejaVu Sans,Verdana,Arial,sans-serif"
 LARGE = 300  # scenes with more nodes get cheaper layout passes
 
-#: Node style per role: Graphviz attributes. ``legend`` names the role in the legend.
+#: SceneNode style per role: Graphviz attributes. ``legend`` names the role in the legend.
 STYLE: dict[str, dict[str, str]] = {
     "input": dict(shape="ellipse", fillcolor="#d5f5e3", color="#1e8449", legend="input"),
     "param": dict(shape="box", style="rounded,filled", fillcolor="#fdebd0", color="#ca6f1e",
@@ -100,7 +101,7 @@ def _esc(text: str) -> str:
     return text.replace("\\", "\\\\")
 
 
-def _label(node: Node, extra: list[tuple[str, str]]) -> str:
+def _label(node: SceneNode, extra: list[tuple[str, str]]) -> str:
     """A plain multi-line label: the title, then small lines (shape), then annotations.
 
     Plain labels, not HTML-like ones: the embedded Graphviz is built without expat and would
@@ -109,7 +110,7 @@ def _label(node: Node, extra: list[tuple[str, str]]) -> str:
     return "\\n".join(_esc(t) for t in [node.title, *node.lines, *(line for _, line in extra)])
 
 
-def _annotations(node: Node, values: Mapping[str, Any] | None, grads: Mapping[str, Any] | None,
+def _annotations(node: SceneNode, values: Mapping[str, Any] | None, grads: Mapping[str, Any] | None,
                  backward: bool) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     v = node.var
@@ -124,7 +125,7 @@ def _annotations(node: Node, values: Mapping[str, Any] | None, grads: Mapping[st
     return out
 
 
-def _node_attrs(node: Node) -> dict[str, str]:
+def _node_attrs(node: SceneNode) -> dict[str, str]:
     attrs = {k: v for k, v in STYLE[node.role].items() if k != "legend"}
     if node.role.startswith("op"):
         attrs.setdefault("shape", node.symbol_shape or "ellipse")
@@ -152,7 +153,7 @@ def _check_names(graph: Graph, given: Mapping[str, Any] | None, what: str) -> No
 
 def scene_to_dot(scene: Scene, *, values: Mapping[str, Any] | None = None, grads: Mapping[str, Any] | None = None,
                  legend: bool = False, rankdir: str = "LR", title: str | None = None) -> str:
-    """DOT source of a :class:`~graphgrad.printing.views.Scene`."""
+    """DOT source of a :class:`~graphgrad.drawing.views.Scene`."""
     import graphviz
 
     backward = any(n.adjoint for n in scene.nodes)
@@ -169,7 +170,7 @@ def scene_to_dot(scene: Scene, *, values: Mapping[str, Any] | None = None, grads
         g.attr(label=title, labelloc="t", fontsize="18")
     g.attr("node", fontname=FONT, style="filled", margin="0.06,0.03")
     g.attr("edge", fontname=FONT, fontsize="11", arrowsize="0.7")
-    groups: dict[str | None, list[Node]] = {}
+    groups: dict[str | None, list[SceneNode]] = {}
     for n in scene.nodes:
         groups.setdefault(n.group, []).append(n)
     for group, members in groups.items():
@@ -252,7 +253,7 @@ def to_dot(graph: Graph, *, view: str = "variables", backward: bool | str = Fals
     _check_names(graph, values, "values")
     _check_names(graph, grads, "grads")
     scene = build(graph, view=view, backward=backward, of=of, params=params, between=between,
-                  clusters=clusters, shapes=shapes, equations=Equations(graph))
+                  clusters=clusters, shapes=shapes, equations=NodeEquations(graph))
     return scene_to_dot(scene, values=values, grads=grads, legend=legend, rankdir=rankdir, title=title)
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,57 +34,11 @@ from ..errors import RenderError
 from ..graph import LEAF_OPS, Graph
 from ..naming import pretty
 from ..ops import OPS
-from ..shapes import fmt, is_scalar, matrix_form
-from .text import to_text
+from ..shapes import fmt, is_scalar
+from .backward import add_backward
+from .scene import SIDE_KINDS, VIEWS, NodeEquations, Scene, SceneEdge, SceneNode, shape_label
 
-VIEWS = ("variables", "ops")
-SIDE_KINDS = ("param", "const", "size")
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨"
-
-
-@dataclass
-class Node:
-    """One drawn node. ``role``: input, param, const, intermediate, loss, op, literal, adjoint."""
-
-    id: str
-    role: str
-    title: str
-    lines: list[str] = field(default_factory=list)
-    tooltip: list[str] = field(default_factory=list)
-    var: str | None = None  # the graph node it stands for
-    adjoint: bool = False
-    group: str | None = None
-    side: bool = False
-    symbol_shape: str | None = None  # op view: the op's Graphviz shape
-    color: str | None = None  # op view: the op's fill colour
-
-
-@dataclass
-class Edge:
-    """One drawn edge; ``kind``: forward, side (from a param/const) or backward."""
-
-    src: str
-    dst: str
-    label: str = ""
-    kind: str = "forward"
-    tooltip: str = ""
-
-
-@dataclass
-class Scene:
-    """The nodes and edges of one picture, plus pairs of node ids to put side by side."""
-
-    nodes: list[Node] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
-    same_rank: list[tuple[str, str]] = field(default_factory=list)
-    of: str | None = None
-
-    def node(self, node_id: str) -> Node:
-        """The node with id ``node_id``."""
-        for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
 
 
 # ============================================================================= helpers
@@ -98,16 +51,6 @@ def default_of(graph: Graph) -> str:
             return n
     raise RenderError("the graph has no named scalar node to draw the backward pass of",
                       hint="name a scalar loss, or pass of='NAME'")
-
-
-def shape_text(shape: tuple) -> str:
-    """An edge's shape label, in matrix form: ``K×N``, ``N×1``, ``1×1``.
-
-    >>> shape_text(("K", "N")), shape_text(("N",)), shape_text(())
-    ('K×N', 'N×1', '1×1')
-    """
-    r, c = matrix_form(shape)
-    return f"{r}×{c}"
 
 
 _COMMUTES: dict[str, bool] = {}
@@ -177,33 +120,6 @@ def cluster_of(clusters: object, name: str) -> str | None:
                       hint="e.g. clusters='auto' (names ending _1, _2, ...) or {'block 1': ['z_1', 'h_1']}")
 
 
-class Equations:
-    """Forward definitions of the graph's nodes as Unicode text (SymPy, named nodes as symbols)."""
-
-    def __init__(self, graph: Graph) -> None:
-        from ..symbolic import Converter, model_rank, size_symbol, var_symbol
-
-        self.graph = graph
-        syms = {n: size_symbol(n) if graph.op(n) == "size" else var_symbol(n, graph.shape(n))
-                for n in graph.named_nodes()}
-        self.conv = Converter(graph, syms)
-        self.rank = model_rank(graph)
-
-    def rhs(self, n: str) -> str:
-        """The definition of node ``n`` (``W₁ x + b₁`` for z), or its value for a literal."""
-        g = self.graph
-        if g.op(n) == "literal":
-            return f"{g.attrs(n)['value']:g}"
-        if g.op(n) in LEAF_OPS:
-            return g.op(n)
-        self.conv(n)
-        return to_text(self.conv.definition(n), self.rank)
-
-    def expr(self, n: str) -> str:
-        """Node ``n`` as an expression in named variables (its name when it has one)."""
-        return to_text(self.conv(n), self.rank)
-
-
 # ============================================================================= the views
 
 
@@ -242,7 +158,7 @@ def _named_sources(graph: Graph, v: str) -> list[tuple[str, str]]:
 
 def build(graph: Graph, *, view: str = "variables", backward: bool | str = False, of: str | None = None,
           params: bool = True, between: tuple[str, str] | None = None, clusters: object = None,
-          shapes: bool = True, equations: Equations | None = None) -> Scene:
+          shapes: bool = True, equations: NodeEquations | None = None) -> Scene:
     """The :class:`Scene` of ``graph`` in ``view``; ``backward`` True adds the adjoint graph,
     ``"only"`` draws the adjoint graph alone."""
     if view not in VIEWS:
@@ -250,7 +166,7 @@ def build(graph: Graph, *, view: str = "variables", backward: bool | str = False
     if backward not in (False, True, "only"):
         raise RenderError(f"backward must be True, False or 'only', got {backward!r}")
     keep = keep_between(graph, between)
-    eqs = equations or Equations(graph)
+    eqs = equations or NodeEquations(graph)
     scene = Scene()
     ids = _ids(graph) if view == "ops" else {n: n for n in graph.named_nodes()}
     if view == "variables":
@@ -265,7 +181,6 @@ def build(graph: Graph, *, view: str = "variables", backward: bool | str = False
             if count[n.group] < 2:
                 n.group = None
     if backward:
-        from .adjoints import add_backward
 
         scene.of = of or default_of(graph)
         add_backward(graph, scene, view, ids, eqs, only=backward == "only")
@@ -294,7 +209,7 @@ def _named_consumers(graph: Graph, n: str) -> list[str]:
     return out
 
 
-def _var_node(graph: Graph, n: str, shapes: bool, eqs: Equations, clusters: object) -> Node:
+def _var_node(graph: Graph, n: str, shapes: bool, eqs: NodeEquations, clusters: object) -> SceneNode:
     role = _var_role(graph, n)
     shape = fmt(graph.shape(n))
     lines = [shape] if shapes and not is_scalar(graph.shape(n)) else []
@@ -302,7 +217,7 @@ def _var_node(graph: Graph, n: str, shapes: bool, eqs: Equations, clusters: obje
         tip = [f"{pretty(n)}: {graph.op(n) if graph.op(n) != 'size' else 'size'} {shape}"]
     else:
         tip = [f"{pretty(n)} = {eqs.rhs(n)}", f"shape {shape}"]
-    return Node(n, role, pretty(n), lines, tip, var=n, group=cluster_of(clusters, n),
+    return SceneNode(n, role, pretty(n), lines, tip, var=n, group=cluster_of(clusters, n),
                 side=graph.op(n) in SIDE_KINDS)
 
 
@@ -317,7 +232,7 @@ def _variables(graph: Graph, scene: Scene, keep, params, clusters, shapes, eqs) 
         for a, op in sorted(_named_sources(graph, v), key=lambda t: (graph.op(t[0]) not in SIDE_KINDS, 0)):
             if a in shown:
                 kind = "side" if graph.op(a) in SIDE_KINDS else "forward"
-                scene.edges.append(Edge(a, v, OPS[op].render.symbol, kind,
+                scene.edges.append(SceneEdge(a, v, OPS[op].render.symbol, kind,
                                         f"{pretty(v)} = {eqs.rhs(v)}"))
 
 
@@ -357,7 +272,7 @@ def _ops(graph: Graph, scene: Scene, keep, params, clusters, ids, eqs) -> None:
             consumers = graph.consumers(n)
             if keep is not None and not any(c in keep for c in consumers):
                 continue
-            scene.nodes.append(Node(ids[n], "literal", f"{graph.attrs(n)['value']:g}", var=n,
+            scene.nodes.append(SceneNode(ids[n], "literal", f"{graph.attrs(n)['value']:g}", var=n,
                                     tooltip=[f"the number {graph.attrs(n)['value']:g}"]))
             shown.add(n)
             continue
@@ -370,7 +285,7 @@ def _ops(graph: Graph, scene: Scene, keep, params, clusters, ids, eqs) -> None:
             named = graph.is_named(n)
             lines = [pretty(n)] if named else []
             tip = [f"{pretty(n)} = {eqs.rhs(n)}" if named else eqs.expr(n), f"op {op}, shape {fmt(graph.shape(n))}"]
-            node = Node(ids[n], "op", r.symbol, lines, tip, var=n, symbol_shape=r.shape, color=r.color,
+            node = SceneNode(ids[n], "op", r.symbol, lines, tip, var=n, symbol_shape=r.shape, color=r.color,
                         group=cluster_of(clusters, _owner(ids[n])))
             if named:
                 node.role = "op-loss" if is_scalar(graph.shape(n)) else "op-named"
@@ -385,16 +300,16 @@ def _ops(graph: Graph, scene: Scene, keep, params, clusters, ids, eqs) -> None:
         for i, a in enumerate(args):
             if a not in shown:
                 continue
-            label = shape_text(graph.shape(a))
+            label = shape_label(graph.shape(a))
             if ordered:
                 label = f"{_CIRCLED[i]} {label}"
             kind = "side" if graph.op(a) in (*SIDE_KINDS, "literal") else "forward"
-            scene.edges.append(Edge(ids[a], ids[n], label, kind))
+            scene.edges.append(SceneEdge(ids[a], ids[n], label, kind))
 
 
 def _owner(node_id: str) -> str:
     return node_id.split(".", 1)[0]
 
 
-__all__ = ["Node", "Edge", "Scene", "Equations", "VIEWS", "SIDE_KINDS", "build", "default_of", "shape_text",
+__all__ = ["build", "default_of",
            "commutes", "keep_between", "cluster_of"]

@@ -19,13 +19,15 @@ from collections.abc import Iterable
 
 import sympy as sp
 
+from ..autodiff import backward as reverse
+from ..autodiff import local_vjps
 from ..errors import RenderError
-from ..graph import LEAF_OPS, Graph
+from ..graph import Graph
 from ..naming import adjoint_name, pretty
-from ..ops import OPS
+from ..printing.text import to_text
 from ..shapes import fmt, is_scalar
-from .text import to_text
-from .views import SIDE_KINDS, Edge, Equations, Node, Scene
+from ..symbolic import AdjointMatrix, AdjointSymbol, Converter, backprop, size_symbol, var_symbol
+from .scene import SIDE_KINDS, NodeEquations, Scene, SceneEdge, SceneNode
 
 
 def rule_text(expr: sp.Basic, source: sp.Basic | None) -> str:
@@ -34,8 +36,6 @@ def rule_text(expr: sp.Basic, source: sp.Basic | None) -> str:
     Other adjoints in ``expr`` (a sub-expression shared by two variables) are set to zero.
     ``· ⊙ σ′(z)`` is shortened to ``⊙ σ′(z)``, ``W₂ᵀ ·`` to ``W₂ᵀ·`` and ``·`` alone to ``id``.
     """
-    from ..symbolic import AdjointMatrix, AdjointSymbol
-
     if source is not None:
         dot = sp.MatrixSymbol("·", *source.shape) if isinstance(source, sp.MatrixSymbol) else sp.Symbol("·")
         rep = {source: dot}
@@ -55,8 +55,6 @@ def rule_text(expr: sp.Basic, source: sp.Basic | None) -> str:
 
 def _adjoint_sources(expr: sp.Basic) -> list[tuple[str, sp.Basic]]:
     """The adjoint symbols in ``expr``, as (variable, symbol), in name order."""
-    from ..symbolic import AdjointMatrix, AdjointSymbol
-
     found = [a for a in expr.free_symbols if isinstance(a, (AdjointMatrix, AdjointSymbol))]
     return sorted(((a.name, a) for a in found), key=lambda t: t[0])
 
@@ -64,41 +62,27 @@ def _adjoint_sources(expr: sp.Basic) -> list[tuple[str, sp.Basic]]:
 def op_local_rules(graph: Graph, nodes: Iterable[str]) -> dict[tuple[str, int], str]:
     """The local rule of every op edge: ``(consumer, operand index) -> rule``, from the op table.
 
-    Each consumer's ``vjp`` is emitted with its own adjoint as a placeholder ``·``, so each rule
-    is the op's derivative alone (``W₁ᵀ·`` for operand 2 of ``W₁ @ x``).
+    The reverse pass emits each consumer's ``vjp`` with its own adjoint as a placeholder ``·``
+    (:func:`graphgrad.autodiff.local_vjps`), so each rule is the op's derivative alone (``W₁ᵀ·``
+    for operand 2 of ``W₁ @ x``).
     """
-    from ..autodiff import Emitter
-    from ..symbolic import Converter, size_symbol, var_symbol
-
-    ext = graph.copy()
-    b = Emitter(ext)
-    pending: list[tuple[str, int, str]] = []
+    ext, rules = local_vjps(graph, nodes)
     symbols: dict[str, sp.Basic] = {n: size_symbol(n) if graph.op(n) == "size" else var_symbol(n, graph.shape(n))
                                     for n in graph.named_nodes()}
-    for c in nodes:
-        op = graph.op(c)
-        if op in LEAF_OPS:
-            continue
-        ph = adjoint_name(c, ext.nx)
-        ext.nx.add_node(ph, op="input", args=(), shape=graph.shape(c), anon=False)
-        symbols[ph] = var_symbol("·", graph.shape(c))
-        for i, (arg, contrib) in enumerate(zip(graph.args(c), OPS[op].vjp(b, c, ph, *graph.args(c)))):
-            if contrib is not None and graph.op(arg) not in ("literal", "size"):
-                pending.append((c, i, contrib))
-    ext._invalidate()
+    for n in ext.nx:
+        owner = ext.attrs(n).get("adjoint_of")
+        if owner is not None and n not in graph:
+            symbols[n] = var_symbol("·", graph.shape(owner))
     conv = Converter(ext, symbols)
-    return {(c, i): rule_text(conv(n), None) for c, i, n in pending}
-
+    return {key: rule_text(conv(n), None) for key, n in rules.items()}
 
 
 # ============================================================================= the adjoint graph
 
 
-def add_backward(graph: Graph, scene: Scene, view: str, ids: dict[str, str], eqs: Equations,
+def add_backward(graph: Graph, scene: Scene, view: str, ids: dict[str, str], eqs: NodeEquations,
                  only: bool) -> None:
     """Add the adjoint nodes and edges of ``scene.of`` to ``scene`` (``only``: drop the forward part)."""
-    from ..symbolic import backprop
-
     of = scene.of
     assert of is not None
     if of not in graph:
@@ -125,7 +109,7 @@ def add_backward(graph: Graph, scene: Scene, view: str, ids: dict[str, str], eqs
         for v, e in equations.items():
             if v not in shown:
                 continue
-            node = Node(adj_id(v), "adjoint", str(e), var=v, adjoint=True,
+            node = SceneNode(adj_id(v), "adjoint", str(e), var=v, adjoint=True,
                         side=graph.op(v) in SIDE_KINDS, group=groups.get(v))
             node.tooltip = [str(e), f"∂{pretty(of)}/∂{pretty(v)}, shape {fmt(graph.shape(v))}"]
             scene.nodes.append(node)
@@ -138,11 +122,9 @@ def add_backward(graph: Graph, scene: Scene, view: str, ids: dict[str, str], eqs
             for _consumer, contrib in e.terms:
                 for src, sym in _adjoint_sources(contrib):
                     if src in shown and src in equations:
-                        scene.edges.append(Edge(adj_id(src), adj_id(v), rule_text(contrib, sym), "backward",
+                        scene.edges.append(SceneEdge(adj_id(src), adj_id(v), rule_text(contrib, sym), "backward",
                                                 f"{pretty(v, bar=True)} += {to_text(contrib)}"))
         return
-    from ..autodiff import backward as reverse
-
     bw = reverse(graph, of)
     nodes = [n for n in bw.order if n in shown and graph.op(n) not in ("literal", "size", "const")]
     rules = op_local_rules(graph, [c for n in nodes for c, _ in bw.contributions[n]])
@@ -152,7 +134,7 @@ def add_backward(graph: Graph, scene: Scene, view: str, ids: dict[str, str], eqs
         else:
             title = f"∂{pretty(of)}/∂({eqs.expr(v)})"
             tip = title
-        node = Node(adj_id(v), "adjoint", title, var=v, adjoint=True, side=graph.op(v) in SIDE_KINDS,
+        node = SceneNode(adj_id(v), "adjoint", title, var=v, adjoint=True, side=graph.op(v) in SIDE_KINDS,
                     group=groups.get(v))
         node.tooltip = [tip, f"shape {fmt(graph.shape(v))}"]
         scene.nodes.append(node)
@@ -167,7 +149,7 @@ def add_backward(graph: Graph, scene: Scene, view: str, ids: dict[str, str], eqs
             for i, a in enumerate(graph.args(c)):
                 if a == v and (c, i) in rules and (c, i) not in done:
                     done.add((c, i))
-                    scene.edges.append(Edge(adj_id(c), adj_id(v), rules[(c, i)], "backward"))
+                    scene.edges.append(SceneEdge(adj_id(c), adj_id(v), rules[(c, i)], "backward"))
 
 
 def _add_adjoint_tip(scene: Scene, v: str, text: str) -> None:
