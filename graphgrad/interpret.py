@@ -61,11 +61,8 @@ def _nonfinite(graph: Graph, n: str, out: np.ndarray, args: list[np.ndarray], dt
     what = "nan" if np.isnan(ext[bad]) else "inf"
     owner = a.get("adjoint_of")
     where = f"in the reverse pass (the adjoint of {owner!r}), " if owner else ""
-    hints = {"exp": "exp overflows above ~709 (float64) or ~88 (float32)",
-             "log": "log needs positive operands", "sqrt": "sqrt needs operands >= 0 (its derivative > 0)",
-             "div": "the divisor is 0 somewhere", "pow": "a negative base with a fractional exponent, or 0 to a "
-             "negative power", "mean": "mean of an empty array"}
-    hint = hints.get(a["op"], f"values too large for {dt}")
+    spec = OPS.get(a["op"])
+    hint = (spec.nonfinite if spec is not None else "") or f"values too large for {dt}"
     return InputError(f"{where}{a['op']} gave {what} at index {bad} of {graph.describe(n)}", **graph.where(n),
                       hint=f"{hint}; pass allow_nonfinite=True to get IEEE inf/nan instead")
 

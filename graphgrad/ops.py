@@ -71,16 +71,11 @@ REDUCE = (-2, -1)
 
 @dataclass(frozen=True)
 class Render:
-    """How an op is written and drawn.
-
-    ``notation``: ``infix`` (``a + b``), ``prefix`` (``-a``), ``call`` (``σ(z)``), ``postfix``
-    (``aᵀ``) or ``wrap`` (``‖a‖``). ``symbol``/``latex`` are the Unicode and LaTeX spellings.
-    """
+    """How an op is drawn: ``symbol``/``latex`` are its Unicode and LaTeX spellings, ``shape`` and
+    ``color`` its Graphviz node in the ops view."""
 
     symbol: str
     latex: str
-    notation: str = "call"
-    precedence: int = 100  # binding strength for parenthesisation: + 10, * 20, unary - 25, ** 30
     shape: str = "ellipse"  # Graphviz node shape in the op view
     color: str = "#e8e8e8"
 
@@ -113,6 +108,13 @@ class OpSpec:
     # None: one per output element. ``view``: NumPy computes it as a view (no FLOPs, no memory).
     flops: Callable[[list[tuple[Any, Any]]], Any] | None = None
     view: bool = False
+    # facts the back ends read instead of switching on op names:
+    linear: tuple[int, ...] = ()  # operands it is linear in, the others held fixed (x ⊙ y: both)
+    jointly_linear: bool = False  # linear in all of ``linear`` at once (x + y), not only in each (x ⊙ y)
+    shape_only: tuple[int, ...] = ()  # operands read for their shape alone (sum_to's ``like``)
+    commutative: bool = False  # op(a, b) = op(b, a): drawn unordered, updated in place into either operand
+    zero_derivative: bool = False  # derivative 0 wherever it exists (relu′): passes no adjoint on
+    nonfinite: str = ""  # the likely cause when it makes inf or nan from finite operands
 
     def explicit(self, *mats: sp.Matrix) -> sp.Matrix:
         """The op applied to explicit SymPy matrices (element-wise ops broadcast their formula)."""
@@ -404,7 +406,7 @@ UNIT_HELPER = '''def _unit(a, axis):
 '''
 
 
-def infix(symbol: str, ufunc: str | None, commutative: bool = False) -> Callable[..., str | None]:
+def infix(symbol: str, ufunc: str | None) -> Callable[..., str | None]:
     """Code of an element-wise binary op written ``a <symbol> b``; in place ``a <symbol>= b`` (or
     ``ufunc(a, b, out=b)`` into the right operand of a non-commutative op); ``ufunc=None``: never
     in place.
@@ -420,7 +422,7 @@ def infix(symbol: str, ufunc: str | None, commutative: bool = False) -> Callable
             return f"{a} {symbol} {b}"
         if ufunc is None:
             return None
-        if e.out == 0 or commutative:
+        if e.out == 0 or e.commutative:
             return f"{args[e.out]} {symbol}= {args[1 - e.out]}"
         return f"{ufunc}({a}, {b}, out={b})"
 
@@ -617,6 +619,8 @@ def vjp_expand(b, out, g, x, like):
 def vjp_elementwise(b, out, g, x):
     """VJP of an element-wise unary op: g ⊙ f'(x)."""
     spec = OPS[b.op_of(out)]
+    if spec.zero_derivative:  # relu′: 0 wherever it has a derivative
+        return (None,)
     d = spec.deriv(b, out, x) if spec.deriv is not None else b.from_sympy_scalar(
         sympy_derivative(spec.name), {_T: x}
     )
@@ -658,9 +662,9 @@ def table(*specs: OpSpec) -> Mapping[str, OpSpec]:
 
 
 def _unary(name, sym, kernel, *, deriv=None, matrix=None, code=None, render, domain=(-2.0, 2.0), kinks=(),
-           public=True, doc="", of_output=None):
+           public=True, doc="", of_output=None, **facts):
     return OpSpec(
-        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, matrix=matrix, code=code,
+        name, 1, same_shape, kernel, sym, elementwise=True, deriv=deriv, matrix=matrix, code=code, **facts,
         render=render, domain=domain, kinks=kinks, public=public, doc=doc, of_output=of_output,
     )
 
@@ -669,31 +673,32 @@ FUNC = dict(shape="ellipse", color="#dbe9f6")
 ARITH = dict(shape="circle", color="#f2f2f2")
 
 OPS: Mapping[str, OpSpec] = table(
-    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, matrix_add, infix("+", "np.add", True),
-           elementwise=True,
-           render=Render("+", "+", "infix", 10, **ARITH), doc="element-wise sum, with broadcasting"),
+    OpSpec("add", 2, broadcast_shape, np.add, lambda a, b: a + b, vjp_add, matrix_add, infix("+", "np.add"),
+           elementwise=True, linear=(0, 1), jointly_linear=True, commutative=True,
+           render=Render("+", "+", **ARITH), doc="element-wise sum, with broadcasting"),
     OpSpec("sub", 2, broadcast_shape, np.subtract, lambda a, b: a - b, vjp_sub, matrix_sub, infix("-", "np.subtract"),
-           elementwise=True,
-           render=Render("−", "-", "infix", 10, **ARITH), doc="element-wise difference"),
-    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, matrix_mul, infix("*", "np.multiply", True),
-           elementwise=True,
-           render=Render("⊙", r"\odot", "infix", 20, **ARITH),
+           elementwise=True, linear=(0, 1), jointly_linear=True,
+           render=Render("−", "-", **ARITH), doc="element-wise difference"),
+    OpSpec("mul", 2, broadcast_shape, np.multiply, lambda a, b: a * b, vjp_mul, matrix_mul, infix("*", "np.multiply"),
+           elementwise=True, linear=(0, 1), commutative=True,
+           render=Render("⊙", r"\odot", **ARITH),
            doc="element-wise (Hadamard) product; a scalar times an array scales it"),
     OpSpec("div", 2, broadcast_shape, np.divide, lambda a, b: a / b, vjp_div, matrix_div, infix("/", "np.divide"),
-           elementwise=True,
-           domain=(0.5, 2.0), render=Render("/", "/", "infix", 20, **ARITH), doc="element-wise quotient"),
+           elementwise=True, linear=(0,), nonfinite="the divisor is 0 somewhere",
+           domain=(0.5, 2.0), render=Render("/", "/", **ARITH), doc="element-wise quotient"),
     OpSpec("matmul", 2, matmul_rule, np.matmul, lambda a, b: a * b, vjp_matmul, matrix_matmul, code_matmul,
-           render=Render("@", "", "infix", 20, shape="box", color="#fde9c9"),
+           linear=(0, 1), render=Render("@", "", shape="box", color="#fde9c9"),
            doc="matrix product; vectors are columns, so a.T @ b is a scalar and a @ b.T an outer product", flops=lambda a: 2 * a[0][0] * a[0][1] * a[1][1]),
     OpSpec("transpose", 1, transpose_shape, lambda a: np.swapaxes(a, -1, -2), lambda a: a.T,
            vjp_transpose, lambda c, args, shapes, out: c.transpose(args[0]),
            lambda e, args, node: e.T(0),  # the lowering makes it a view (a BLAS flag), never a copy
-           render=Render("ᵀ", "^{\\top}", "postfix", 40, **ARITH), doc="transpose (x.T)", view=True),
+           render=Render("ᵀ", "^{\\top}", **ARITH), doc="transpose (x.T)", view=True, linear=(0,), jointly_linear=True),
     _unary("neg", lambda t: -t, np.negative, matrix=lambda c, args, shapes, out: c.neg(args[0]),
-           code=call("-{a}", "np.negative({a}, out={a})"),
-           render=Render("−", "-", "prefix", 25, **ARITH), doc="negation (-x)"),
+           code=call("-{a}", "np.negative({a}, out={a})"), linear=(0,), jointly_linear=True,
+           render=Render("−", "-", **ARITH), doc="negation (-x)"),
     OpSpec("pow", 2, pow_shape, np.power, lambda a, p: a**p, vjp_pow, matrix_pow, infix("**", None), elementwise=True,
-           const_args=(1,), domain=(0.5, 2.0), render=Render("^", "^", "infix", 30, **ARITH),
+           const_args=(1,), domain=(0.5, 2.0), nonfinite="a negative base with a fractional exponent, or 0 "
+           "to a negative power", render=Render("^", "^", **ARITH),
            doc="element-wise power with a constant exponent (x**2)"),
     _unary("sigmoid", sym_sigmoid, np_sigmoid, deriv=lambda b, out, x: b.dsigmoid(x), code=code_sigmoid,
            render=Render("σ", r"\sigma", **FUNC), doc="logistic sigmoid 1 / (1 + exp(-x))"),
@@ -702,11 +707,12 @@ OPS: Mapping[str, OpSpec] = table(
            deriv=lambda b, out, x: b.drelu(x),
            code=call("np.maximum({a}, 0.0)", "np.maximum({a}, 0.0, out={a})"), render=Render("relu", r"\operatorname{relu}", **FUNC),
            doc="max(x, 0); derivative 0 at x = 0"),
-    _unary("exp", sp.exp, np.exp, render=Render("exp", r"\exp", **FUNC), doc="exponential"),
+    _unary("exp", sp.exp, np.exp, render=Render("exp", r"\exp", **FUNC), doc="exponential",
+           nonfinite="exp overflows above ~709 (float64) or ~88 (float32)"),
     _unary("log", sp.log, np.log, domain=(0.2, 3.0), render=Render("log", r"\log", **FUNC),
-           doc="natural logarithm (x > 0)"),
+           doc="natural logarithm (x > 0)", nonfinite="log needs positive operands"),
     _unary("sqrt", sp.sqrt, np.sqrt, domain=(0.2, 3.0), render=Render("√", r"\sqrt", **FUNC),
-           doc="square root (x > 0)"),
+           doc="square root (x > 0)", nonfinite="sqrt needs operands >= 0 (its derivative > 0)"),
     _unary("dsigmoid", lambda t: sym_sigmoid(t) * (1 - sym_sigmoid(t)), np_dsigmoid,
            deriv=lambda b, out, x: b.mul(out, b.sub(b.lit(1.0), b.mul(b.lit(2.0), b.sigmoid(x)))),
            code=call("np.exp(-np.logaddexp(0.0, -{a})) * np.exp(-np.logaddexp(0.0, {a}))"),
@@ -716,34 +722,35 @@ OPS: Mapping[str, OpSpec] = table(
            render=Render("tanh′", r"\tanh'", **FUNC), doc="tanh'(x) = 1 − tanh(x)²",
            of_output=("tanh", lambda t: 1 - t**2)),
     _unary("drelu", lambda t: sp.Heaviside(t, 0), lambda x: (x > 0).astype(x.dtype), kinks=(0.0,),
-           deriv=lambda b, out, x: None, code=call("({a} > 0).astype({a}.dtype)"), render=Render("relu′", r"\operatorname{relu}'", **FUNC),
+           zero_derivative=True, code=call("({a} > 0).astype({a}.dtype)"), render=Render("relu′", r"\operatorname{relu}'", **FUNC),
            doc="relu'(x): 1 where x > 0, else 0"),
     OpSpec("norm", 1, scalar_shape, np_norm, _sym_norm, vjp_norm, matrix_norm, code_norm,
-           render=Render("‖·‖", r"\lVert\cdot\rVert", "wrap", 100, **FUNC),
+           render=Render("‖·‖", r"\lVert\cdot\rVert", **FUNC),
            doc="Euclidean norm of a vector, Frobenius norm of a matrix; gradient 0 at 0", flops=lambda a: 2 * a[0][0] * a[0][1]),
     OpSpec("dot", 2, dot_shape, np_dot, lambda a, b: a.T * b, vjp_dot, matrix_dot, code_matmul,
-           render=Render("·", r"\cdot", "call", **FUNC), doc="aᵀb of two vectors", flops=lambda a: 2 * a[0][0] * a[0][1]),
+           linear=(0, 1), commutative=True, render=Render("·", r"\cdot", **FUNC), doc="aᵀb of two vectors", flops=lambda a: 2 * a[0][0] * a[0][1]),
     OpSpec("sum", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True),
-           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, code_reduce,
+           lambda x: sp.Matrix([[sum(x)]]), vjp_sum, matrix_sum, code_reduce, linear=(0,), jointly_linear=True,
            render=Render("Σ", r"\sum", **FUNC),
            doc="sum of all elements", flops=lambda a: a[0][0] * a[0][1]),
     OpSpec("mean", 1, scalar_shape, lambda x: np.sum(x, axis=REDUCE, keepdims=True) / (x.shape[-2] * x.shape[-1]),
            lambda x: sp.Matrix([[sum(x) / (x.rows * x.cols)]]), vjp_mean, matrix_mean, code_reduce,
+           linear=(0,), jointly_linear=True, nonfinite="mean of an empty array",
            render=Render("mean", r"\operatorname{mean}", **FUNC), doc="mean of all elements", flops=lambda a: a[0][0] * a[0][1]),
     # --- internal ops: naming an existing node, and what the reverse pass emits
     OpSpec("id", 1, same_shape, lambda x: x, lambda x: x, lambda b, out, g, x: (g,),
            lambda c, args, shapes, out: args[0], lambda e, args, node: args[0], public=False,
-           render=Render("=", "=", "call", **ARITH), doc="identity: a second name for a value (y = x)", view=True),
+           linear=(0,), jointly_linear=True, render=Render("=", "=", **ARITH), doc="identity: a second name for a value (y = x)", view=True),
     OpSpec("unit", 1, same_shape, np_unit, lambda x: x / _sym_norm(x)[0, 0], vjp_unit, matrix_unit, code_unit,
            public=False, domain=(0.5, 2.0), render=Render("unit", r"\operatorname{unit}", **FUNC),
            doc="x / ‖x‖, 0 at x = 0 (the norm's derivative)", flops=lambda a: 3 * a[0][0] * a[0][1]),
     OpSpec("sum_to", 2, sum_to_shape, np_sum_to, _sym_sum_to, vjp_sum_to, matrix_sum_to, code_sum_to,
-           public=False,
+           public=False, linear=(0,), jointly_linear=True, shape_only=(1,),
            render=Render("Σ→", r"\Sigma", **FUNC), doc="sum g down to like's shape (undo broadcasting)", flops=lambda a: a[0][0] * a[0][1]),
     OpSpec("expand", 2, lambda g, like: broadcast_shape(g, like), np_expand,
            lambda g, like: sp.Matrix(max(g.rows, like.rows), max(g.cols, like.cols),
                                      lambda i, j: g[i if g.rows > 1 else 0, j if g.cols > 1 else 0]),
-           vjp_expand, matrix_expand, code_expand, public=False,
+           vjp_expand, matrix_expand, code_expand, public=False, linear=(0,), jointly_linear=True, shape_only=(1,),
            render=Render("expand", r"\operatorname{expand}", **FUNC),
            doc="broadcast g up to like's shape", view=True),
 )

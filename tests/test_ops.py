@@ -93,13 +93,14 @@ def test_shape_rule_matches_kernel(name, shapes):
     assert value.shape == tuple(out.shape)
 
 
+@pytest.mark.parametrize("engine", ["interpret", "compiled"])
 @pytest.mark.parametrize("name,shapes", CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_vjp_matches_central_differences(name, shapes, dtype):
+def test_vjp_matches_central_differences(name, shapes, dtype, engine):
     rng = np.random.default_rng(2)
     g, out, vals = build(name, shapes, rng, dtype)
     wrt = [k for k in vals if k != "G"]
-    grads = gg.grad(g, "L", wrt, vals)
+    grads = gg.grad(g, "L", wrt, vals, engine=engine)
     vals64 = {k: np.asarray(v, np.float64) for k, v in vals.items()}
     eps = 1e-6
     for w in wrt:
@@ -198,3 +199,83 @@ def test_matrix_form_matches_kernel(name, shapes, fold):
     want = gg.evaluate(g, vals, outputs=[out.name])[out.name]
     np.testing.assert_allclose(np.broadcast_to(got, matrix_form(out.shape)).reshape(np.shape(want)), want,
                                rtol=1e-10, atol=1e-12, err_msg=f"{name}: {expr}")
+
+
+@pytest.mark.parametrize("name,shapes", CASES)
+def test_code_entry_standalone_matches_the_interpreter(name, shapes):
+    """Every op's ``code`` entry (OpSpec.code): the op's value and gradients, compiled to a
+    standalone module (NumPy only, no graphgrad), equal the interpreter's."""
+    rng = np.random.default_rng(5)
+    g, out, vals = build(name, shapes, rng)
+    wrt = [k for k in vals if k != "G"]
+    f = gg.compile(g, "L", wrt)
+    ns: dict = {}
+    exec(compile(f.module_source(), "<module>", "exec"), ns)  # raises where an op lacks a code entry
+    args = []
+    for n in f.leaves:
+        v = np.asarray(vals[n])
+        args.append(v.reshape(-1) if v.ndim == 2 and 1 in v.shape[:1] else v)  # rows [1, N] are 1-D there
+    value, grads = ns[f.name](*args)
+    ref_value, ref = gg.value_and_grad(g, "L", wrt, vals, engine="interpret")
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12, atol=1e-12)
+    for w in wrt:
+        np.testing.assert_allclose(np.reshape(grads[w], np.shape(ref[w])), ref[w], rtol=1e-10, atol=1e-12, err_msg=w)
+    forward = gg.compile_forward(g, [out.name])(**{k: vals[k] for k in gg.compile_forward(g, [out.name]).leaves})
+    np.testing.assert_allclose(forward[out.name], gg.evaluate(g, vals, outputs=[out.name])[out.name], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the facts the back ends read
+
+
+def _operands(name, rng):
+    spec = OPS[name]
+    shapes = SHAPES.get(name, UNARY if spec.arity == 1 else BINARY_EW)[0]
+    return [np.full(matrix_form(()), s) if i in spec.const_args else sample(spec, s, rng).reshape(matrix_form(s))
+            for i, s in enumerate(shapes)]
+
+
+@pytest.mark.parametrize("name", [n for n, s in OPS.items() if s.linear])
+def test_declared_linearity_holds(name):
+    """OpSpec.linear / jointly_linear (where the compiler pushes a batch sum): f is additive and
+    homogeneous in each declared operand (in all of them at once when jointly linear)."""
+    spec, rng = OPS[name], np.random.default_rng(7)
+    xs, ys = _operands(name, rng), _operands(name, rng)
+    groups = [list(spec.linear)] if spec.jointly_linear else [[i] for i in spec.linear]
+    for group in groups:
+        mix = [x + y if i in group else x for i, (x, y) in enumerate(zip(xs, ys))]
+        other = [y if i in group else x for i, (x, y) in enumerate(zip(xs, ys))]
+        scaled = [2.5 * x if i in group else x for i, x in enumerate(xs)]
+        np.testing.assert_allclose(spec.numpy(*mix), spec.numpy(*xs) + spec.numpy(*other), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(spec.numpy(*scaled), 2.5 * spec.numpy(*xs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", [n for n, s in OPS.items() if s.arity == 2 and not s.const_args])
+def test_declared_commutativity_holds(name):
+    """OpSpec.commutative (drawn unordered; updated in place into either operand) is true, and a
+    binary op that does not declare it does not commute on these operands."""
+    spec, rng = OPS[name], np.random.default_rng(8)
+    lo, hi = spec.domain
+    a, b = (rng.uniform(lo, hi, (3, 3)) for _ in range(2))
+    swapped = np.allclose(spec.numpy(a, b), spec.numpy(b, a))
+    assert swapped == spec.commutative, f"{name}: commutes {swapped}, declared {spec.commutative}"
+
+
+@pytest.mark.parametrize("name", [n for n, s in OPS.items() if s.elementwise and s.arity == 1])
+def test_declared_zero_derivative_holds(name):
+    """OpSpec.zero_derivative (no adjoint passes on) exactly where central differences are 0."""
+    spec, rng = OPS[name], np.random.default_rng(9)
+    x = sample(spec, (5,), rng).reshape(5, 1)
+    fd = (spec.numpy(x + 1e-6) - spec.numpy(x - 1e-6)) / 2e-6
+    assert bool(np.allclose(fd, 0.0, atol=1e-9)) == spec.zero_derivative, name
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "div", "pow", "mean"])
+def test_nonfinite_hint_reaches_the_error(name):
+    """OpSpec.nonfinite is the hint of the interpreter's error where the op makes inf or nan."""
+    text = {"exp": "input x\nL = exp(x)", "log": "input x\nL = log(x)", "sqrt": "input x\nL = sqrt(x)",
+            "div": "input x\nL = 1 / x", "pow": "input x\nL = x ** 0.5", "mean": "input x[N]\nL = mean(x)"}[name]
+    value = {"exp": 1000.0, "log": -1.0, "sqrt": -1.0, "div": 0.0, "pow": -1.0, "mean": np.zeros(0)}[name]
+    with pytest.raises(gg.InputError) as e:
+        gg.evaluate(gg.parse(text), {"x": value})
+    assert OPS[name].nonfinite and OPS[name].nonfinite in str(e.value)
+

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import GraphgradError, InputError
 from ..naming import CodeNames, check_function_name
-from ..ops import LEAF_KINDS, OPS, code_sqnorm
+from ..ops import LEAF_KINDS, OPS, code_matmul, code_sqnorm
 from ..shapes import matrix_form, normalize
 from .ir import CORE, IR, IRNode, form_of
 from .program import MATRIX_CALL, Program
@@ -84,6 +84,7 @@ class Site:
         self.literal = literal or [False] * len(forms)
         self.helpers: dict[str, str] = {}
         self.fresh = True
+        self.commutative = False  # op(a, b) = op(b, a) (OpSpec.commutative): either operand's buffer serves
         self._aligned = aligned or [""] * len(forms)
 
     def core(self, i: int | None = None) -> tuple[str, ...]:
@@ -212,13 +213,15 @@ class Lowerer:
         nb = [self.ir.nodes[a].batched for a in args]
         s = lambda a: (a, "s")
         p = lambda a: (a, "p")
-        if op in ("add", "sub", "neg", "sum", "mean"):  # linear in every operand
-            return self._apply(k, n, [s(a) for a in args], False)
-        if op in ("sum_to", "expand"):  # linear in g; ``like`` gives only a shape
-            return self._apply(k, n, [s(args[0]), p(args[1])], False)
-        if (op in ("mul", "matmul", "dot") and nb.count(True) == 1) or (op == "div" and nb == [True, False]):
-            return self._apply(k, n, [s(a) if b else p(a) for a, b in zip(args, nb)], False)
-        if op in ("matmul", "dot") and all(nb):
+        spec = OPS.get(op)
+        if spec is not None:  # the op table says where the sum goes (OpSpec.linear and kin)
+            value_args = [i for i in range(len(args)) if i not in spec.shape_only]
+            batched = [i for i in value_args if nb[i]]
+            if spec.jointly_linear and set(value_args) <= set(spec.linear):  # Σ (x + c) = Σ x + B c
+                return self._apply(k, n, [p(a) if i in spec.shape_only else s(a) for i, a in enumerate(args)], False)
+            if len(batched) == 1 and batched[0] in spec.linear:  # Σ x_b ⊙ y = (Σ x_b) ⊙ y
+                return self._apply(k, n, [s(a) if i in batched else p(a) for i, a in enumerate(args)], False)
+        if spec is not None and spec.code is code_matmul and all(nb):  # bilinear: Σ_b a_b b_bᵀ = Aᵀ B
             st = self._contract(k, n)
             if st is not None:
                 return st
@@ -295,7 +298,9 @@ class Lowerer:
         lit = [d[0] in self.numbers for d in deps]
 
         def site(out: int | None = None) -> Site:
-            return Site(forms, bat, n.form, bo, out, [""] * len(deps) if ew else idx, lit)
+            e = Site(forms, bat, n.form, bo, out, [""] * len(deps) if ew else idx, lit)
+            e.commutative = spec is not None and spec.commutative
+            return e
 
         e = site()
         template = code(e, args, n)
