@@ -406,12 +406,13 @@ def with_ops(monkeypatch):
                 monkeypatch.setattr(mod, "OPS", table)
         return table
 
-    softplus = ops.OpSpec("softplus", 1, ops.same_shape, lambda x: np.logaddexp(0.0, x),
-                          lambda t: gg_sympy.log(1 + gg_sympy.exp(t)), elementwise=True,
+    softplus = ops.OpSpec(name="softplus", arity=1, shape=ops.same_shape, numpy=lambda x: np.logaddexp(0.0, x),
+                          sympy=lambda t: gg_sympy.log(1 + gg_sympy.exp(t)), elementwise=True,
                           render=ops.Render("softplus", r"\operatorname{softplus}"), doc="log(1 + exp(x))")
-    sumsq = ops.OpSpec("sumsq", 1, ops.scalar_shape, lambda x: np.sum(x * x, axis=(-2, -1), keepdims=True),
-                       lambda x: x.T * x, lambda b, out, g, x: (b.mul(g, b.mul(b.lit(2.0), x)),),
-                       lambda c, args, shapes, out: c.total(c.hadamard(args[0], args[0])),
+    sumsq = ops.OpSpec(name="sumsq", arity=1, shape=ops.scalar_shape,
+                       numpy=lambda x: np.sum(x * x, axis=(-2, -1), keepdims=True),
+                       sympy=lambda x: x.T * x, vjp=lambda b, out, g, x: (b.mul(g, b.mul(b.lit(2.0), x)),),
+                       matrix=lambda c, args, shapes, out: c.total(c.hadamard(args[0], args[0])),
                        render=ops.Render("sumsq", "sumsq"), doc="sum of squares")
     return install, softplus, sumsq, dataclasses.replace
 

@@ -175,11 +175,12 @@ def test_table_refuses_an_op_without_a_matrix_form():
     def twice(x):
         return 2 * x
 
-    plain = OpSpec("twice", 1, same_shape, twice, twice, lambda b, out, g, x: (b.mul(b.lit(2.0), g),))
+    plain = OpSpec(name="twice", arity=1, shape=same_shape, numpy=twice, sympy=twice,
+                   vjp=lambda b, out, g, x: (b.mul(b.lit(2.0), g),))
     with pytest.raises(ValueError, match="matrix form"):
         table(plain)
-    unary = OpSpec("softplus", 1, same_shape, lambda x: np.logaddexp(0.0, x),
-                   lambda t: sp.log(1 + sp.exp(t)), elementwise=True)
+    unary = OpSpec(name="softplus", arity=1, shape=same_shape, numpy=lambda x: np.logaddexp(0.0, x),
+                   sympy=lambda t: sp.log(1 + sp.exp(t)), elementwise=True)
     form = table(unary)["softplus"].matrix
     assert form.func is matrix_elementwise and form.args == ("softplus",)
 
