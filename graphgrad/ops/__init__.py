@@ -5,6 +5,7 @@ checks entries; :mod:`.entries` holds the ops, one section each with all of its 
 means adding one entry (see docs/architecture.md, "Adding an op").
 """
 
+from .entries import OPS, PUBLIC_OPS, code_matmul, code_sqnorm, np_sigmoid
 from .spec import (
     LEAF_KINDS,
     REDUCE,
@@ -21,7 +22,6 @@ from .spec import (
     table,
     ufunc_code,
 )
-from .entries import OPS, PUBLIC_OPS, code_matmul, code_sqnorm, np_sigmoid
 
 __all__ = ["LEAF_KINDS", "OPS", "PUBLIC_OPS", "REDUCE", "OpSpec", "Render", "broadcast_shape", "call",
            "code_matmul", "code_sqnorm", "infix", "matrix_elementwise", "np_sigmoid", "numel_value",

@@ -243,3 +243,15 @@ used as a scalar) are leaves too."""
 def numel_value(shape: tuple[int, ...]) -> float:
     """Number of maths elements of an array in matrix form (its last two axes)."""
     return float(math.prod(shape[-2:]))
+
+
+FUNC = dict(shape="ellipse", color="#dbe9f6")
+"""Render style of a function node (σ, tanh, ‖·‖) in the ops view."""
+ARITH = dict(shape="circle", color="#f2f2f2")
+"""Render style of an arithmetic node (+, ⊙, ᵀ) in the ops view."""
+
+
+def unary(**fields: Any) -> OpSpec:
+    """An element-wise unary op from its scalar formula and kernel; ``table`` derives its VJP
+    (``sympy.diff``), matrix form (``f(z)``) and, for a NumPy ufunc, its code."""
+    return OpSpec(arity=1, shape=same_shape, elementwise=True, **fields)
