@@ -274,7 +274,7 @@ def _parse_expr(text: str) -> ast.expr:
     return tree.body
 
 
-def build(graph: Graph, text: str) -> tuple[Graph, str]:
+def build_candidate(graph: Graph, text: str) -> tuple[Graph, str]:
     """A copy of ``graph`` with the expression ``text`` added; returns (graph, node)."""
     p = _Parser("<candidate>")
     p.g = graph.copy()
@@ -540,7 +540,7 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
         """(largest error, candidate values per trial, why it failed to build); ``quick`` stops
         after the first trial when that one is already wrong."""
         try:
-            g, node = build(graph, text)
+            g, node = build_candidate(graph, text)
         except ShapeError as e:
             msg = e.message
             op, _, rest = msg.partition(": ")
@@ -648,7 +648,7 @@ def check(graph: Graph, of: str, wrt: str, candidate: str, *, trials: int = 3, s
     if len(terms) > 1:
         for t, sign in terms:
             try:
-                g, node = build(graph, ast.unparse(t))
+                g, node = build_candidate(graph, ast.unparse(t))
             except GraphgradError:
                 continue
             tv = [np.broadcast_to(r.value(g, node), r.truth.shape) for r in runs]
@@ -678,5 +678,5 @@ def check_all(graph: Graph, of: str, candidates: Mapping[str, str], **kw: Any) -
     return {w: check(graph, of, w, c, **kw) for w, c in candidates.items()}
 
 
-__all__ = ["check", "check_all", "CheckResult", "build", "DerivationError", "MAX_TRIALS", "MAX_CANDIDATE_CHARS",
+__all__ = ["check", "check_all", "CheckResult", "build_candidate", "DerivationError", "MAX_TRIALS", "MAX_CANDIDATE_CHARS",
            "MAX_CANDIDATE_DEPTH", "MAX_CANDIDATE_NODES"]

@@ -55,7 +55,7 @@ from .ops import LEAF_KINDS, OPS
 from .shapes import Shape, matrix_form
 from .symbolic import size_symbol
 
-VIEWS = tuple(name for name, spec in OPS.items() if spec.view)
+VIEW_OPS = tuple(name for name, spec in OPS.items() if spec.view)
 """Ops that NumPy computes as views (``OpSpec.view``): no FLOPs, no new memory."""
 
 
@@ -81,7 +81,7 @@ def op_flops(graph: Graph, n: str) -> sp.Expr:
     2*K*N
     """
     op = graph.op(n)
-    if op in LEAF_OPS or op in VIEWS:
+    if op in LEAF_OPS or op in VIEW_OPS:
         return sp.Integer(0)
     rule = OPS[op].flops
     if rule is None:  # element-wise: one per output element
@@ -130,7 +130,7 @@ def walk(graph: Graph, order: list[str], results: Iterable[str]) -> Cost:
     """
     root: dict[str, str] = {}
     for n in order:
-        root[n] = root[graph.args(n)[0]] if graph.op(n) in VIEWS else n
+        root[n] = root[graph.args(n)[0]] if graph.op(n) in VIEW_OPS else n
     last: dict[str, int] = {}
     for i, n in enumerate(order):
         for a in graph.args(n):
@@ -147,7 +147,7 @@ def walk(graph: Graph, order: list[str], results: Iterable[str]) -> Cost:
     for i, n in enumerate(order):
         op = graph.op(n)
         flops += op_flops(graph, n)
-        if op in LEAF_OPS or op in VIEWS:
+        if op in LEAF_OPS or op in VIEW_OPS:
             continue
         live += numel(graph.shape(n))
         steps.append(live)

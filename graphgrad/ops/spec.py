@@ -1,7 +1,8 @@
-"""The op table: the single source of truth for every op graphgrad knows.
+r"""What an op is (:class:`OpSpec`), the builders its rules receive (typed :class:`~typing.Protocol`\ s),
+and ``table``, which checks entries. The ops themselves are in :mod:`graphgrad.ops.entries`.
 
 Each op is one :class:`OpSpec` entry declaring its arity, shape rule, NumPy kernel, SymPy form,
-local derivative (VJP) rule and notation. The evaluator, the reverse pass, the printers, the
+local derivative (VJP) rule, matrix notation, compiler code and the facts the back ends read. The evaluator, the reverse pass, the printers, the
 renderer, the compiler and the tests all read this table; adding an op means adding one entry.
 
 Conventions
@@ -47,7 +48,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import sympy as sp
@@ -56,6 +57,58 @@ from ..errors import ShapeError
 from ..shapes import Shape, broadcast, fmt, normalize
 
 REDUCE = (-2, -1)
+
+
+class VJPBuilder(Protocol):
+    """What a ``vjp``/``deriv`` rule builds with (:class:`graphgrad.autodiff.Emitter`): each op of the
+    table as a method (``b.mul(g, y)``, ``b.transpose(x)``), numbers, and reads of the graph."""
+
+    def lit(self, v: float) -> str: ...
+    def apply(self, op: str, *args: str) -> str: ...
+    def value(self, n: str) -> float: ...
+    def numel(self, x: str) -> str: ...
+    def op_of(self, n: str) -> str: ...
+    def __getattr__(self, op: str) -> Callable[..., str]: ...
+
+
+class MatrixBuilder(Protocol):
+    """What a ``matrix`` rule builds with (:class:`graphgrad.symbolic.Converter`): SymPy matrix
+    expressions, folded or not as the converter is set."""
+
+    def add(self, *xs: Any) -> Any: ...
+    def mul(self, a: Any, b: Any) -> Any: ...
+    def neg(self, a: Any) -> Any: ...
+    def power(self, a: Any, p: Any) -> Any: ...
+    def matmul(self, a: Any, b: Any, fold: bool = True) -> Any: ...
+    def transpose(self, a: Any) -> Any: ...
+    def hadamard(self, *xs: Any) -> Any: ...
+    def bcast(self, x: Any, shape: Shape, out: Shape) -> Any: ...
+    def reduce(self, x: Any, shape: Shape, out: Shape) -> Any: ...
+    def total(self, a: Any) -> Any: ...
+    def norm(self, a: Any) -> Any: ...
+    def inner(self, a: Any) -> Any: ...
+    def apply(self, name: str, x: Any) -> Any: ...
+    def is_matrix(self, x: Any) -> bool: ...
+    def ones_coeff(self, x: Any) -> Any: ...
+
+
+class CodeSite(Protocol):
+    """What a ``code`` entry sees of one application (:class:`graphgrad.compiler.Site`)."""
+
+    forms: list[str]
+    batched_args: list[bool]
+    form: str
+    batched: bool
+    out: int | None
+    literal: list[bool]
+    commutative: bool
+
+    def core(self, i: int | None = None) -> tuple[str, ...]: ...
+    def axes(self, i: int) -> str: ...
+    def T(self, i: int) -> str: ...  # noqa: N802 - the maths name
+    def aligned(self, i: int) -> str: ...
+    def helper(self, name: str, source: str) -> str: ...
+    def view(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,9 +131,9 @@ class OpSpec:
     shape: Callable[..., Shape]
     numpy: Callable[..., np.ndarray]
     sympy: Callable[..., Any]
-    vjp: Callable[..., tuple] | None = None
-    matrix: Callable[..., Any] | None = None  # (c, args, shapes, out) -> SymPy matrix expression
-    code: Callable[..., str | None] | None = None  # (e, args, node) -> NumPy expression text
+    vjp: Callable[..., tuple] | None = None  # (b: VJPBuilder, out, g, *args) -> one contribution per operand
+    matrix: Callable[..., Any] | None = None  # (c: MatrixBuilder, args, shapes, out) -> SymPy matrix expression
+    code: Callable[..., str | None] | None = None  # (e: CodeSite, args, node) -> NumPy template text
     elementwise: bool = False
     deriv: Callable[..., Any] | None = None
     domain: tuple[float, float] = (-2.0, 2.0)
