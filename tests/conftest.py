@@ -31,3 +31,26 @@ def mlp() -> gg.Graph:
 @pytest.fixture
 def mlp_values() -> dict:
     return residual_values()
+
+
+@pytest.fixture
+def install_ops(monkeypatch):
+    """``install(*specs)``: add OpSpec entries to the op table for one test (every graphgrad
+    module's ``OPS`` and the parser's ``PUBLIC_OPS`` are swapped; undone after the test)."""
+    import sys
+
+    from graphgrad import ops
+
+    def install(*specs):
+        old, old_public = ops.OPS, ops.PUBLIC_OPS
+        table = ops.table(*old.values(), *specs)
+        public = tuple(n for n, s in table.items() if s.public)
+        for mod in list(sys.modules.values()):
+            if mod.__name__.startswith("graphgrad"):
+                if getattr(mod, "OPS", None) is old:
+                    monkeypatch.setattr(mod, "OPS", table)
+                if getattr(mod, "PUBLIC_OPS", None) is old_public:
+                    monkeypatch.setattr(mod, "PUBLIC_OPS", public)
+        return table
+
+    return install

@@ -391,20 +391,11 @@ def test_cli_codegen_batched_and_errors(capsys):
 
 
 @pytest.fixture
-def with_ops(monkeypatch):
-    """Install extra OpSpec entries in the op table (every graphgrad module's ``OPS``)."""
+def with_ops(install_ops):
+    """Two ops added to the table only (conftest's ``install_ops`` installs them)."""
     import dataclasses
-    import sys
 
     from graphgrad import ops
-
-    def install(*specs):
-        old = ops.OPS
-        table = ops.table(*old.values(), *specs)
-        for mod in list(sys.modules.values()):
-            if mod.__name__.startswith("graphgrad") and getattr(mod, "OPS", None) is old:
-                monkeypatch.setattr(mod, "OPS", table)
-        return table
 
     softplus = ops.OpSpec(name="softplus", arity=1, shape=ops.same_shape, numpy=lambda x: np.logaddexp(0.0, x),
                           sympy=lambda t: gg_sympy.log(1 + gg_sympy.exp(t)), elementwise=True,
@@ -414,7 +405,7 @@ def with_ops(monkeypatch):
                        sympy=lambda x: x.T * x, vjp=lambda b, out, g, x: (b.mul(g, b.mul(b.lit(2.0), x)),),
                        matrix=lambda c, args, shapes, out: c.total(c.hadamard(args[0], args[0])),
                        render=ops.Render("sumsq", "sumsq"), doc="sum of squares")
-    return install, softplus, sumsq, dataclasses.replace
+    return install_ops, softplus, sumsq, dataclasses.replace
 
 
 gg_sympy = pytest.importorskip("sympy")

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "graphgrad"
 
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("errors", "hooks", "shapes", "naming", "files", "graph", "ops", "autodiff", "feed", "arguments",
+    ("core", ("errors", "hooks", "shapes", "naming", "files", "node_rules", "graph", "ops", "autodiff", "feed", "arguments",
               "frontends", "models")),
     ("engines", ("interpret", "compiler", "symbolic", "jacobians")),
     ("presenters", ("printing", "drawing")),
