@@ -69,36 +69,19 @@ def check_outputs(graph: Graph, outputs: Iterable[str] | None) -> list[str]:
         return graph.named_nodes()
     if isinstance(outputs, str):
         outputs = [outputs]
-    try:
-        outs = list(outputs)
-    except TypeError:
+    if isinstance(outputs, (bytes, Mapping)) or not isinstance(outputs, Iterable):
         raise NamingError(f"outputs must be a list of names, got {type(outputs).__name__}",
-                          hint="e.g. outputs=['h', 'L']") from None
-    for o in outs:
-        if not isinstance(o, str) or o not in graph:
-            raise NamingError(f"{o!r} is not defined", node=str(o),
-                              hint="outputs must name nodes: " + ", ".join(graph.named_nodes()))
-    return outs
+                          hint="e.g. outputs=['h', 'L']")
+    return [check_node_name(graph, o, "outputs") for o in outputs]
 
 
 def wrt_list(graph: Graph, wrt: str | Iterable[str] | None) -> list[str]:
+    """``wrt`` as a list of node names (default: every leaf), none of them a number."""
     if wrt is None:
         return graph.leaves()
-    if isinstance(wrt, str):
-        ws = [wrt]
-    else:
-        try:
-            ws = list(wrt)
-        except TypeError:
-            raise NamingError(f"wrt must be a name or a list of names, got {type(wrt).__name__}",
-                              hint="e.g. wrt=['W1', 'b1']") from None
+    ws = check_wrt(graph, wrt)
+    ws = [ws] if isinstance(ws, str) else ws
     for w in ws:
-        if not isinstance(w, str):
-            raise NamingError(f"wrt must name nodes (strs), got {w!r} ({type(w).__name__})",
-                              hint="e.g. wrt=['W1', 'b1']")
-        if w not in graph:
-            raise NamingError(f"wrt {w!r} is not defined", node=str(w),
-                             hint="wrt must name variables: " + ", ".join(graph.named_nodes()))
         if graph.op(w) in ("literal", "size"):
             raise DerivationError(f"cannot differentiate with respect to {graph.describe(w)}", node=w)
     return ws

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..compiler import compile, compile_forward, compile_vjp
 from ..errors import InputError
 from ..naming import check_function_name
-from .common import add_model, load_model, parse_sizes
+from .common import add_model, check_output_path, load_model, parse_sizes
 
 HELP = "compile a model to a standalone NumPy module (value and gradients, forward only, or a VJP)"
 
@@ -54,18 +53,7 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise InputError("--reduce sums over the batch axis: it needs --batch", hint="add --batch, or drop --reduce")
     if args.name is not None:
         check_function_name(args.name)
-    if args.output is not None:
-        if not args.output:
-            raise InputError("the --output path is empty", hint="e.g. -o grad_fn.py")
-        if os.path.isdir(args.output):
-            raise InputError(f"--output {args.output!r} is a directory", hint="give a file path, e.g. -o grad_fn.py")
-        try:
-            same = os.path.exists(args.output) and os.path.samefile(args.output, args.model)
-        except OSError:
-            same = False
-        if same:
-            raise InputError(f"--output {args.output!r} is the model file: writing would overwrite it",
-                             hint="e.g. -o grad_fn.py")
+    check_output_path(args.output, args.model, InputError, "grad_fn.py")
 
 
 def run(args: argparse.Namespace) -> int:

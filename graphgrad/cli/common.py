@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import GraphgradError, InputError
 from ..files import MiB, check_regular, mib_text, read_file
 from ..frontends.text import MAX_MODEL_BYTES, load
 from ..graph import Graph
@@ -294,7 +294,22 @@ def shape_text(v: np.ndarray) -> str:
     return "[" + ", ".join(map(str, np.shape(v))) + "]"
 
 
-__all__ = ["add_model", "add_inputs", "parse_sizes", "random_inputs", "read_inputs", "read_file",
+__all__ = ["check_output_path", "add_model", "add_inputs", "parse_sizes", "random_inputs", "read_inputs", "read_file",
            "load_model", "check_regular", "model_and_inputs", "check_budget", "value_shapes", "sizes_of", "int_arg",
            "fmt_array", "shape_text", "matrix_form", "MAX_MODEL_BYTES", "MAX_JSON_BYTES", "MAX_NPZ_BYTES",
            "MAX_SIZE", "MAX_BATCH", "MAX_SEED", "MAX_VALUE_ELEMENTS", "MAX_TOTAL_ELEMENTS"]
+
+
+def check_output_path(output: str | None, model: str, error: type[GraphgradError], example: str) -> None:
+    """``-o/--output`` must be a file path that is not the model itself (writing would overwrite it)."""
+    if output is None:
+        return
+    if not output or os.path.isdir(output):
+        raise error(f"--output {output!r} is " + ("a directory" if output else "empty"),
+                    hint=f"give a file path, e.g. -o {example}")
+    try:
+        same = os.path.exists(output) and os.path.samefile(output, model)
+    except OSError:
+        same = False
+    if same:
+        raise error(f"--output {output!r} is the model file: writing would overwrite it", hint=f"e.g. -o {example}")

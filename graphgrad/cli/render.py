@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
 from ..errors import RenderError
-from .common import add_inputs, add_model, model_and_inputs
+from .common import add_inputs, add_model, check_output_path, model_and_inputs
 
 HELP = "draw a model as SVG/PNG/DOT/PDF: variables or ops view, optionally with the backward pass and values"
 
@@ -54,20 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from ..drawing.views import default_of
     from ..interpret import evaluate
 
-    if args.output is not None and (not args.output or os.path.isdir(args.output)):
-        raise RenderError(f"--output {args.output!r} is " + ("a directory" if args.output else "empty"),
-                          hint="give a file path; the suffix picks the format, e.g. -o model.svg")
+    check_output_path(args.output, args.model, RenderError, "model.svg (the suffix picks the format)")
     graph, inputs = model_and_inputs(args, need_inputs=False)
     if args.of is not None:
         check_of(graph, args.of)
-    if args.output is not None:
-        try:
-            same = os.path.exists(args.output) and os.path.samefile(args.output, args.model)
-        except OSError:
-            same = False
-        if same:
-            raise RenderError(f"--output {args.output!r} is the model file: writing would overwrite it",
-                              hint="e.g. -o model.svg")
     backward = "only" if args.backward_only else bool(args.backward)
     values = grads = None
     if inputs is not None:
