@@ -7,6 +7,7 @@ against central differences and names the first op whose local derivative disagr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,10 +47,8 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     if not isinstance(engine, str) or engine not in ENGINES:
         raise GraphgradError(f"unknown engine {engine!r}", hint="use " + ", ".join(map(repr, ENGINES)))
     check_graph(graph, "value_and_grad")
-    check_node_name(graph, of, "of")
     check_mapping(inputs, "inputs")
-    check_of(graph, of)
-    ws = wrt_list(graph, wrt)
+    ws = _checked_call(graph, of, wrt)
     if engine == "compiled" or (engine == "auto" and sizes is None and dtype is None and not allow_nonfinite):
         if sizes is not None or dtype is not None or allow_nonfinite:
             raise GraphgradError("the compiled engine takes no sizes=, dtype= or allow_nonfinite=",
@@ -60,6 +59,23 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
     return interpret.value_and_grad(graph, of, ws, inputs, sizes, dtype, allow_nonfinite)
 
 
+def _checked_call(graph: Graph, of: Any, wrt: Any) -> list[str]:
+    """``of`` and ``wrt`` checked (``wrt`` as a list), once per graph version: the result is cached
+    on the graph, which drops it on any change, so a training loop checks its call only once."""
+    key = ("checked call", of, tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt)
+    try:
+        ws = graph.cache.get(key)
+    except TypeError:  # unhashable names: checked (and refused) below
+        ws, key = None, None
+    if ws is None:
+        check_node_name(graph, of, "of")
+        check_of(graph, of)
+        ws = wrt_list(graph, wrt)
+        if key is not None:
+            graph.cache[key] = ws
+    return list(ws)
+
+
 def _compiled_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mapping[str, Any] | None
                              ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
     """The compiled code's result, or None when it is not finite (the interpreter then says where)."""
@@ -68,12 +84,16 @@ def _compiled_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mappi
     if f is None:
         f = graph.cache[key] = compile_grad(graph, of, list(key[2]))
     feed = dict(inputs or {})
-    for k in [k for k in feed if k not in f.leaves and k in graph and graph.op(k) in LEAF_KINDS]:
-        del feed[k]  # declared but not needed for (of, wrt): ignored, as the interpreter does
+    if len(feed) != len(f.leaves):
+        for k in [k for k in feed if k not in f.leaves and k in graph and graph.op(k) in LEAF_KINDS]:
+            del feed[k]  # declared but not needed for (of, wrt): ignored, as the interpreter does
     with np.errstate(all="ignore"):
         value, grads = f(**feed)
     value = np.asarray(value)
-    if not (np.all(np.isfinite(value)) and all(np.all(np.isfinite(g)) for g in grads.values())):
+    # one sum per array: nan or inf anywhere makes it non-finite (a sum that overflows from finite
+    # values only sends the call to the interpreter, which computes the same numbers)
+    total = float(np.add.reduce(value, axis=None)) + sum(float(np.add.reduce(g, axis=None)) for g in grads.values())
+    if not math.isfinite(total):
         return None
     return value, {w: grads[w] for w in ws}
 
