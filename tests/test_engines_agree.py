@@ -553,3 +553,19 @@ def test_found_vjp_takes_its_cotangent_when_the_gradient_is_zero() -> None:
         np.testing.assert_allclose(grads["x"], [0.0, 0.0])
         if "w" in wrt:
             np.testing.assert_allclose(grads["w"], v.sum())  # ∂(vᵀ y)/∂w = vᵀ drelu(σ(x)) = 4
+
+
+def test_regression_sigmoid_of_nothing_and_of_the_far_tail():
+    """The compiled sigmoid decides its slow path with one reduction: an empty operand has none,
+    and where exp(−t) would overflow (float64 below −709, float32 below −88) σ(t) = exp(t) to the
+    last bit, as the interpreter's exp(−log(1 + exp(−t))) gives it to rounding."""
+    g = gg.parse("input x[N]\nh = sigmoid(x)\nL = sum(h)")
+    assert gg.compile_forward(g, ["L"])(x=np.zeros(0))["L"] == 0.0
+    for x in (np.array([-800.0, -745.0, -720.0, -710.0, -700.0, 0.0, 40.0]),
+              np.array([-103.0, -95.0, -89.0, -85.0, 3.0], np.float32)):
+        got = gg.compile_forward(g, ["h"])(x=x)["h"]
+        assert got.dtype == x.dtype
+        tail = x < (-709.0 if x.dtype == np.float64 else -88.0)
+        np.testing.assert_array_equal(got[tail], np.exp(x[tail]))
+        ref = gg.evaluate(g, {"x": x}, allow_nonfinite=True)["h"]
+        np.testing.assert_allclose(got[~tail], ref[~tail], rtol=1e-6 if x.dtype == np.float32 else 1e-14)

@@ -27,17 +27,20 @@ def sym_sigmoid(t: sp.Expr) -> sp.Expr:
 SIGMOID_HELPER = '''def _sigmoid(t, out=None):
     """σ(t) = 1 / (1 + exp(−t)), in one buffer, exact over the whole float range: where exp(−t)
     would overflow (t < −709 in float64, −88 in float32), σ(t) = exp(t) to the last bit."""
-    if np.ndim(t) == 0:
+    if t.ndim == 0:
         return np.exp(-np.logaddexp(0.0, -t))
-    cap = {2: 11.0, 4: 88.0}.get(t.dtype.itemsize, 709.0)
-    low = t < -cap
-    tail = np.exp(t[low]) if low.any() else None
+    cap = 709.0 if t.dtype.itemsize > 4 else 88.0 if t.dtype.itemsize == 4 else 11.0
+    low = tail = None
+    if t.size and t.min() < -cap:  # rare: one reduction decides, no mask on the common path
+        low = t < -cap
+        tail = np.exp(t[low])
     e = np.negative(t, out=out)
-    np.minimum(e, cap, out=e)
+    if low is not None:  # exp(−t) would overflow there: clip, and put exp(t) back after
+        np.minimum(e, cap, out=e)
     np.exp(e, out=e)
     e += 1.0
     np.reciprocal(e, out=e)
-    if tail is not None:
+    if low is not None:
         e[low] = tail
     return e
 '''
