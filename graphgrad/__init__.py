@@ -72,6 +72,7 @@ _LAZY = {
     "backprop": "graphgrad.symbolic",
     "derivative": "graphgrad.symbolic",
     "check": "graphgrad.checker",
+    "CheckResult": "graphgrad.checker",
     "render": "graphgrad.drawing.dot",
     "compile": "graphgrad.compiler",
     "compile_forward": "graphgrad.compiler",

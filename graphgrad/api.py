@@ -7,6 +7,7 @@ against central differences and names the first op whose local derivative disagr
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -113,7 +114,11 @@ def grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None,
 
 
 class GradcheckReport:
-    """Result of :func:`gradcheck`: worst relative error per variable and, on failure, the culprit."""
+    """Result of :func:`gradcheck`: worst relative error per variable and, on failure, the culprit.
+
+    >>> GradcheckReport(True, {"x": 1.5e-10, "W1": 3e-9})
+    <GradcheckReport passed: x 1.50e-10, W1 3.00e-09>
+    """
 
     ok: bool
     errors: dict[str, float]
@@ -126,6 +131,19 @@ class GradcheckReport:
         if self.culprit:
             lines.append(f"  first node whose local derivative disagrees: {self.culprit} ({self.detail})")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        errs = ", ".join(f"{w} {e:.2e}" for w, e in self.errors.items())
+        culprit = f"; first disagreeing node {self.culprit!r}" if self.culprit else ""
+        return f"<GradcheckReport {'passed' if self.ok else 'FAILED'}: {errs}{culprit}>"
+
+    def _repr_html_(self) -> str:
+        """A small table in a notebook: one row per variable, the culprit below a failure."""
+        rows = "".join(f"<tr><td>{html.escape(str(w))}</td><td>{e:.2e}</td></tr>" for w, e in self.errors.items())
+        culprit = (f"<p>first node whose local derivative disagrees: <code>{html.escape(str(self.culprit))}"
+                   f"</code> ({html.escape(self.detail)})</p>") if self.culprit else ""
+        return (f"<p><b>gradcheck {'passed' if self.ok else 'FAILED'}</b></p><table><tr><th>variable</th>"
+                f"<th>worst relative error</th></tr>{rows}</table>{culprit}")
 
     def __bool__(self) -> bool:
         return self.ok

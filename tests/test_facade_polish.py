@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import graphgrad as gg
@@ -228,3 +229,20 @@ def test_good_names_still_work(capsys):
     assert "∂L/∂x" in capsys.readouterr().out
     assert main(["eval", str(RESIDUAL), "--of", "L", "--wrt", "h", "--random", "0"]) == 0  # an intermediate
     assert "dL/dh" in capsys.readouterr().out
+
+
+def test_gradcheck_report_reads_in_a_notebook():
+    g = gg.parse("input x[N]\nL = sum(x * x)")
+    report = gg.gradcheck(g, "L", ["x"], {"x": np.array([1.0, -2.0])})
+    assert repr(report).startswith("<GradcheckReport passed: x ") and "dataclass" not in repr(report)
+    html_text = report._repr_html_()
+    assert "<table>" in html_text and "<td>x</td>" in html_text
+    bad = gg.GradcheckReport(False, {"a<b": 0.5}, culprit="h<1>", detail="mul & co")
+    assert "&lt;" in bad._repr_html_() and "&amp;" in bad._repr_html_() and "'h<1>'" in repr(bad)
+
+
+def test_tab_completion_finds_the_lazy_names():
+    names = dir(gg)
+    for n in ("render", "derivative", "fit", "compile", "jacobian", "check", "CheckResult", "sigmoid"):
+        assert n in names, n
+    assert gg.CheckResult.__name__ == "CheckResult"
