@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -12,17 +14,11 @@ from conftest import RESIDUAL, ROOT
 
 
 def builder_mlp() -> gg.Graph:
-    m = gg.Graph()
-    x = m.input("x", "N")
-    W1, b1, W2, b2 = m.param("W1", ("K", "N")), m.param("b1", "K"), m.param("W2", ("N", "K")), m.param("b2", "N")
-    r, s = m.const("r", "K"), m.const("s", "N")
-    z = (W1 @ x + b1).named("z")
-    h = gg.sigmoid(z, name="h")
-    y = (x + W2 @ h + b2).named("y")
-    S = (0.5 * gg.norm(y - s) ** 2).named("S")
-    R = gg.dot(r, h, name="R")
-    (S + R).named("L")
-    return m
+    """The residual MLP written with the Python builder: examples/residual_mlp.py's own ``build``."""
+    spec = importlib.util.spec_from_file_location("residual_mlp_example", ROOT / "examples" / "residual_mlp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build()
 
 
 def networkx_mlp() -> gg.Graph:
