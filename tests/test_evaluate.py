@@ -154,3 +154,15 @@ def test_gradcheck_passes_and_localises_a_wrong_rule(mlp, mlp_values, monkeypatc
     assert not report.ok
     assert report.culprit == "R", str(report)
     assert "dot" in report.detail
+
+
+def test_gradcheck_reports_the_raw_error_and_what_it_was_held_to(mlp):
+    """The printed error is the real one (it read 0.00e+00 once a rounding allowance had been
+    subtracted before printing); the allowance is reported beside it as the tolerance."""
+    v = residual_values(3, 2)
+    report = gg.gradcheck(mlp, "L", None, v)
+    assert report.ok
+    for w, e in report.errors.items():
+        assert 0.0 < e <= report.tolerance[w], (w, e, report.tolerance[w])
+        assert report.tolerance[w] >= 1e-5  # tol, plus the central differences' rounding noise
+    assert "allowed" in str(report) and "0.00e+00" not in str(report)

@@ -335,3 +335,26 @@ def test_norm_and_unit_cancel(mlp):
     eq = backprop(mlp, "L")["y"]
     assert not eq.rhs.atoms(Norm), "‖y − s‖ · (y − s)/‖y − s‖ must cancel"
     assert nfc(str(eq)) == nfc("ȳ = S̄ (y − s)")
+
+
+@pytest.mark.parametrize("body,printed", [
+    ("s - a + 1", "relu′(s − a + 1)"),
+    ("s - a - 1", "relu′(s − a − 1)"),
+    ("s - (a - 1)", "relu′(s − a + 1)"),
+    ("s - 2*a + 3", "relu′(s − 2 a + 3)"),
+    ("-(a - 1) + s", "relu′(s − a + 1)"),
+])
+def test_a_broadcast_scalar_sum_keeps_its_signs(body, printed):
+    """The multiclass hinge loss: a scalar sum broadcast against a vector, (1 − a)·𝟙, is spread
+    into the outer sum with each term's own sign (it printed relu′(s − a − 1) for s − a + 1)."""
+    g = gg.parse(f"input s[C]\nparam a\nL = sum(relu({body}))")
+    d = gg.derivative(g, "L", "s")
+    assert str(d) == f"∂L/∂s = {printed}"
+    assert d.latex().endswith(printed.replace("relu′", r"\operatorname{relu}'").replace("−", "-")
+                              .replace("(", r"\left(").replace(")", r"\right)").replace("2 a", "2 a"))
+    # the printed text, read back as model syntax, gives grad's numbers
+    expr = printed.replace("relu′", "drelu").replace("−", "-").replace("2 a", "2*a")
+    check = gg.parse(f"input s[C]\nparam a\nD = {expr}")
+    rng = np.random.default_rng(0)
+    v = {"s": rng.standard_normal(5) * 3, "a": 0.3}
+    np.testing.assert_allclose(gg.evaluate(check, v)["D"], gg.grad(g, "L", ["s"], v)["s"])

@@ -174,6 +174,21 @@ class Common:
             return True, -e
         return False, e
 
+    def _spread(self, signed: list[tuple[bool, sp.Basic]]) -> list[tuple[bool, sp.Basic]]:
+        """A scalar sum broadcast as ``(c₁ + c₂)·𝟙`` spread into the outer sum in its place, term by
+        term with its own sign: ``s + (1 − a)𝟙`` reads ``s − a + 1``, and the sign of a broadcast
+        sum is never lost or doubled."""
+        out = []
+        for neg, u in signed:
+            c = _ones(u)
+            if c is None or not isinstance(c, sp.Add):
+                out.append((neg, u))
+                continue
+            for piece in c.as_ordered_terms():
+                pneg, pu = self._sign_split(piece)
+                out.append((neg != pneg, pu))
+        return out
+
     def _term(self, e: sp.Basic) -> str:
         c = _ones(e)
         if c is not None:  # c·𝟙 inside a sum reads as the number c
@@ -191,7 +206,7 @@ class Common:
         else:
             def key(t: tuple[bool, sp.Basic]) -> tuple:
                 return (_size(t[1]),)
-        signed = sorted((self._sign_split(t) for t in terms), key=key)
+        signed = self._spread(sorted((self._sign_split(t) for t in terms), key=key))
         first = next((i for i, t in enumerate(signed) if not t[0]), 0)
         ordered = [signed[first]] + signed[:first] + signed[first + 1:]
         out = ""
