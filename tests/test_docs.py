@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shlex
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,19 +18,52 @@ from conftest import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```(python|gg)\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_doc_blocks(page, monkeypatch, tmp_path):
-    """The blocks of one page run in order in one namespace, like a notebook."""
-    monkeypatch.chdir(ROOT)
-    namespace = {"__name__": "__doc_sample__", "OUT": tmp_path}
-    for i, m in enumerate(BLOCK.finditer(page.read_text(encoding="utf-8"))):
-        lang, code = m.groups()
+PYTHON_PAGES = [p for p in PAGES if "```python" in p.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=lambda p: p.name)
+def test_doc_blocks(page, tmp_path):
+    """A page's ``python`` blocks run as a reader pastes them: in order, in one fresh interpreter,
+    from the repository root, with nothing defined beforehand. Its ``gg`` blocks parse."""
+    text = page.read_text(encoding="utf-8")
+    blocks = [(lang, code) for lang, code in BLOCK.findall(text)]
+    for lang, code in blocks:
         if lang == "gg":
             gg.parse(code)
-        else:
-            exec(compile(code, f"<{page.name} block {i}>", "exec"), namespace)
+    script = "\n".join(f"# --- block {i}\n{code}" for i, (lang, code) in enumerate(blocks) if lang == "python")
+    (tmp_path / "page.py").write_text(script, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run([sys.executable, str(tmp_path / "page.py")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"{page.name}: a block fails in a fresh interpreter:\n{done.stderr[-3000:]}"
+
+
+def commands(page: Path) -> list[str]:
+    """The ``graphgrad ...`` lines of a page's shell blocks (fences that are not python, gg or text)."""
+    return [line for lang, code in FENCE.findall(page.read_text(encoding="utf-8"))
+            if lang not in ("python", "gg", "text") for line in code.splitlines() if line.startswith("graphgrad")]
+
+
+COMMAND_PAGES = [p for p in PAGES if commands(p)]
+
+
+@pytest.mark.parametrize("page", COMMAND_PAGES, ids=lambda p: p.name)
+def test_doc_commands(page, tmp_path, monkeypatch, capsys):
+    """Every ``graphgrad ...`` line of a page's shell blocks runs as written and exits 0 (in a
+    scratch folder that sees the repository's examples/, so the files it writes land there)."""
+    from graphgrad.cli import main
+
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    monkeypatch.chdir(tmp_path)
+    for line in commands(page):
+        try:
+            rc = main(shlex.split(line, comments=True)[1:])
+        except SystemExit as e:  # --help
+            rc = e.code
+        assert rc == 0, f"{page.name}: `{line.strip()}` failed: {capsys.readouterr().err[-500:]}"
 
 
 def test_docs_index_links_exist():
