@@ -9,6 +9,7 @@ rejects values out of range with argparse's own one-line error.
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import json
 import os
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GraphgradError, InputError
+from ..errors import GraphgradError, InputError, NamingError, shown
 from ..files import MiB, check_regular, mib_text, read_file
 from ..frontends.text import MAX_MODEL_BYTES, load
 from ..graph import Graph
@@ -294,7 +295,7 @@ def shape_text(v: np.ndarray) -> str:
     return "[" + ", ".join(map(str, np.shape(v))) + "]"
 
 
-__all__ = ["check_output_path", "add_model", "add_inputs", "parse_sizes", "random_inputs", "read_inputs", "read_file",
+__all__ = ["check_names", "check_output_path", "add_model", "add_inputs", "parse_sizes", "random_inputs", "read_inputs", "read_file",
            "load_model", "check_regular", "model_and_inputs", "check_budget", "value_shapes", "sizes_of", "int_arg",
            "fmt_array", "shape_text", "matrix_form", "MAX_MODEL_BYTES", "MAX_JSON_BYTES", "MAX_NPZ_BYTES",
            "MAX_SIZE", "MAX_BATCH", "MAX_SEED", "MAX_VALUE_ELEMENTS", "MAX_TOTAL_ELEMENTS"]
@@ -313,3 +314,17 @@ def check_output_path(output: str | None, model: str, error: type[GraphgradError
         same = False
     if same:
         raise error(f"--output {output!r} is the model file: writing would overwrite it", hint=f"e.g. -o {example}")
+
+
+def check_names(graph: Graph, names: list[str], flag: str) -> None:
+    """Every one of ``names`` (the values of ``flag``) must be a node of ``graph``; the error for
+    one that is not lists every name of the model (inputs, params and consts included) and the
+    nearest one."""
+    usable = graph.named_nodes()
+    for n in names:
+        if n in graph:
+            continue
+        close = [u for u in usable if u.lower() == n.lower()] or difflib.get_close_matches(n, usable, n=1)
+        raise NamingError(f"{flag} {shown(n)} is not defined",
+                          hint=(f"did you mean {close[0]}? " if close else "")
+                          + f"{flag} must name a node of the model: {graph.names_text()}")

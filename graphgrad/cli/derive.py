@@ -6,8 +6,7 @@ import argparse
 
 from ..errors import InputError
 from ..symbolic import backprop, derivative
-from .common import add_model, load_model
-from .eval import check_names
+from .common import add_model, check_names, load_model
 
 HELP = "print the backprop equations of --of (or, with --wrt, one derivative), in Unicode or LaTeX"
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-
-import graphgrad as gg
 
 from ..api import value_and_grad
 from ..errors import InputError
 from ..interpret import evaluate
-from .common import add_inputs, add_model, fmt_array, model_and_inputs, shape_text
+from .common import add_inputs, add_model, check_names, fmt_array, model_and_inputs, shape_text
 
 HELP = "evaluate a model: print every named value, and gradients of --of with respect to --wrt"
 
@@ -53,28 +50,3 @@ def _row(label: str, v: object, width: int, shape_width: int) -> None:
     print(prefix + fmt_array(v, prefix=prefix))
 
 
-MAX_LISTED = 60
-"""Most names an unknown --of/--wrt error lists (the first and last halves of a larger model's)."""
-
-
-def names_text(names: list[str]) -> str:
-    """``x, W1, b1, ...`` for a message: every name, or of a model with more than
-    :data:`MAX_LISTED`, the first and last :data:`MAX_LISTED` // 2 and how many lie between."""
-    if len(names) <= MAX_LISTED:
-        return ", ".join(names)
-    half = MAX_LISTED // 2
-    return ", ".join(names[:half]) + f", … ({len(names) - 2 * half} more) …, " + ", ".join(names[-half:])
-
-
-def check_names(graph: gg.Graph, names: list[str], flag: str) -> None:
-    """Every one of ``names`` (the values of ``flag``) must be a node of ``graph``; the error for
-    one that is not lists every name of the model, its inputs, params and consts included."""
-    usable = graph.named_nodes()
-    for n in names:
-        if n in graph:
-            continue
-        close = [u for u in usable if u.lower() == n.lower()] or difflib.get_close_matches(n, usable, n=1)
-        shown = repr(n) if len(repr(n)) <= 60 else repr(n)[:49] + "…" + repr(n)[-10:]
-        raise gg.NamingError(f"{flag} {shown} is not defined",
-                             hint=(f"did you mean {close[0]}? " if close else "")
-                             + f"{flag} must name a node of the model: {names_text(usable)}")
