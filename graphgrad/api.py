@@ -63,16 +63,20 @@ def value_and_grad(graph: Graph, of: str, wrt: str | Iterable[str] | None = None
 def _checked_call(graph: Graph, of: Any, wrt: Any) -> list[str]:
     """``of`` and ``wrt`` checked (``wrt`` as a list), once per graph version: the result is cached
     on the graph, which drops it on any change, so a training loop checks its call only once."""
-    key = ("checked call", of, tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt)
+    key = None  # cached only for names given as they are written (None, a str, a list or tuple of strs)
+    if wrt is None or isinstance(wrt, str):
+        key = ("checked call", of, wrt)
+    elif isinstance(wrt, (list, tuple)) and all(isinstance(w, str) for w in wrt):
+        key = ("checked call", of, tuple(wrt))
     try:
-        ws = graph.cache.get(key)
-    except TypeError:  # unhashable names: checked (and refused) below
+        ws = graph.cache.get(key) if key is not None and isinstance(of, str) else None
+    except TypeError:
         ws, key = None, None
     if ws is None:
         check_node_name(graph, of, "of")
         check_of(graph, of)
         ws = wrt_list(graph, wrt)
-        if key is not None:
+        if key is not None and isinstance(of, str):
             graph.cache[key] = ws
     return list(ws)
 
@@ -90,10 +94,11 @@ def _compiled_value_and_grad(graph: Graph, of: str, ws: list[str], inputs: Mappi
             del feed[k]  # declared but not needed for (of, wrt): ignored, as the interpreter does
     with np.errstate(all="ignore"):
         value, grads = f(**feed)
-    value = np.asarray(value)
-    # one sum per array: nan or inf anywhere makes it non-finite (a sum that overflows from finite
-    # values only sends the call to the interpreter, which computes the same numbers)
-    total = float(np.add.reduce(value, axis=None)) + sum(float(np.add.reduce(g, axis=None)) for g in grads.values())
+        value = np.asarray(value)
+        # one sum per array: nan or inf anywhere makes it non-finite (a sum that overflows from
+        # finite values only sends the call to the interpreter, which computes the same numbers)
+        total = float(np.add.reduce(value, axis=None)) + sum(float(np.add.reduce(g, axis=None))
+                                                             for g in grads.values())
     if not math.isfinite(total):
         return None
     return value, {w: grads[w] for w in ws}

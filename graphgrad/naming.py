@@ -172,7 +172,8 @@ class CodeNames:
 
     def fresh(self, base: str) -> str:
         """``base`` (a valid identifier), or ``base_2``, ``base_3``... if taken; then taken."""
-        assert _ASCII_IDENT.match(base) and not keyword.iskeyword(base), base
+        if not _ASCII_IDENT.match(base) or keyword.iskeyword(base):
+            raise NamingError(f"internal: {base!r} is no identifier for generated code")
         name, k = base, 1
         while name in self.taken:
             k += 1

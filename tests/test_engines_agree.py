@@ -569,3 +569,29 @@ def test_regression_sigmoid_of_nothing_and_of_the_far_tail():
         np.testing.assert_array_equal(got[tail], np.exp(x[tail]))
         ref = gg.evaluate(g, {"x": x}, allow_nonfinite=True)["h"]
         np.testing.assert_allclose(got[~tail], ref[~tail], rtol=1e-6 if x.dtype == np.float32 else 1e-14)
+
+
+def test_regression_review_findings():
+    """Found in review: (1) finite gradients whose sum overflows raised a RuntimeWarning outside
+    the errstate (an error under -W error) -- the call now goes quietly to the interpreter;
+    (2) a nan beside very negative values skipped the sigmoid's exact tail; (3) a generator as
+    wrt was cached by identity and grew the graph's cache on every call."""
+    import warnings
+
+    g = gg.parse("input x[N]\nparam w[N]\nL = dot(w, x)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grads = gg.grad(g, "L", ["w", "x"], {"x": np.array([1.0, -1.0]), "w": np.array([1e308, 1e308])})
+    np.testing.assert_array_equal(grads["x"], [1e308, 1e308])
+    s = gg.parse("input x[N]\nh = sigmoid(x)\nL = sum(h)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fn = gg.compile_forward(s, ["h"]).program().function()  # the generated code itself (a call checks
+        h = fn(np.array([np.nan, -100.0], np.float32))["h"]      # inputs for finiteness first)
+    assert np.isnan(h[0]) and h[1] == np.exp(np.float32(-100.0))
+    inputs = {"x": np.ones(2), "w": np.ones(2)}
+    gg.grad(g, "L", ["w"], inputs)
+    size = len(g.cache)
+    for _ in range(20):
+        gg.grad(g, "L", (n for n in ["w"]), inputs)
+    assert len(g.cache) == size

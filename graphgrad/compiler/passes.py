@@ -226,12 +226,6 @@ def _unit_times_norm(ir: IR, fresh: _Fresh, name: str, n: IRNode) -> bool:
     return False
 
 
-def _resolve(ir: IR, name: str) -> str:
-    while ir.nodes[name].op == "id":
-        name = ir.nodes[name].args[0]
-    return name
-
-
 def _cse(ir: IR) -> None:
     """Merge nodes computing the same (op, operands); ``id`` nodes become aliases."""
     seen: dict[tuple, str] = {}

@@ -14,12 +14,12 @@ from __future__ import annotations
 import ast
 import copy
 import functools
-import keyword
 import math
 import re
 from collections.abc import Callable
 
 from ..errors import GraphgradError
+from ..naming import CODE_GLOBALS, is_code_identifier
 
 _TOKEN = re.compile(r"__gg(T?)(\d+)__\Z")
 
@@ -77,7 +77,8 @@ def is_statement(tree: ast.AST) -> bool:
 
 def identifier(ident: str) -> ast.Name:
     """A name read in generated code (every identifier was checked by :mod:`graphgrad.naming`)."""
-    assert ident.isidentifier() and not keyword.iskeyword(ident), ident
+    if not is_code_identifier(ident) and ident not in CODE_GLOBALS:
+        raise GraphgradError(f"internal: {ident!r} reached generated code without naming.CodeNames")
     return ast.Name(ident, ast.Load())
 
 

@@ -31,7 +31,7 @@ SIGMOID_HELPER = '''def _sigmoid(t, out=None):
         return np.exp(-np.logaddexp(0.0, -t))
     cap = 709.0 if t.dtype.itemsize > 4 else 88.0 if t.dtype.itemsize == 4 else 11.0
     low = tail = None
-    if t.size and t.min() < -cap:  # rare: one reduction decides, no mask on the common path
+    if t.size and not t.min() >= -cap:  # rare (or a nan): one reduction decides, no mask on the common path
         low = t < -cap
         tail = np.exp(t[low])
     e = np.negative(t, out=out)
